@@ -1,0 +1,46 @@
+// The sublens command registry. Each `cmd_<name>.cpp` registers one command:
+//
+//   static const bool registered = sublens::cli::register_command({
+//       "ssc", "Sparse subspace clustering affinity graphs of activation layers",
+//       "sublens ssc acts.npz --layer block3 -o w.npz",
+//       [](CLI::App& app) {
+//         auto options = std::make_shared<SscCommandOptions>();
+//         app.add_option("ACTS", options->activations, "...")->required();
+//         return [options] { return ssc_command(*options); };   // returns the JSON summary
+//       }});
+//
+// `main` parses, runs the chosen command, prints its JSON summary on stdout and maps errors to
+// exit codes: 0 success, 1 internal failure, 2 bad input or usage.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace sublens::cli {
+
+using Runner = std::function<nlohmann::json()>;
+
+struct CommandSpec {
+  std::string name;
+  std::string summary;
+  std::string example;  // shown in `sublens <command> --help`
+  std::function<Runner(CLI::App&)> setup;
+};
+
+bool register_command(CommandSpec spec);
+const std::vector<CommandSpec>& registered_commands();
+
+// Checks that `output`'s folder exists and `output` is not a folder; throws InputError
+// ("<output>: -o: ...") before any work is done.
+void require_writable_file(const std::filesystem::path& output, const std::string& option);
+// Checks that `input` exists and is a regular file.
+void require_readable_file(const std::filesystem::path& input, const std::string& option);
+
+// JSON number that stays valid JSON for NaN/Inf (null).
+nlohmann::json json_number(double value);
+
+}  // namespace sublens::cli
