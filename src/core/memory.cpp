@@ -10,11 +10,10 @@ namespace {
 // Reads "<key>: <value> kB" from a /proc file; 0 when missing.
 std::uint64_t read_kib(const char* path, const std::string& key) {
   std::ifstream in(path);
-  std::string name;
-  std::uint64_t value = 0;
-  std::string unit;
-  while (in >> name >> value >> unit) {
-    if (name == key + ":") return value * 1024;
+  std::string line;
+  const std::string prefix = key + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::stoull(line.substr(prefix.size())) * 1024;
   }
   return 0;
 }
