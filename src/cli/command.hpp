@@ -9,6 +9,8 @@
 //         return [options] { return ssc_command(*options); };   // returns the JSON summary
 //       }});
 //
+// A command that reports several objects (e.g. one per layer) may print one JSON object per line
+// to std::cout itself and return nullptr.
 // `main` parses, runs the chosen command, prints its JSON summary on stdout and maps errors to
 // exit codes: 0 success, 1 internal failure, 2 bad input or usage.
 #pragma once
