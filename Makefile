@@ -34,7 +34,6 @@ asan: bootstrap
 	@cd build-asan && ctest --output-on-failure -j $(JOBS) -L io
 
 bench: build
-	@cmake --build $(BUILD_DIR) --target sublens_benchmarks -j $(JOBS)
 	@bench/run_all.sh $(BUILD_DIR)
 
 format:

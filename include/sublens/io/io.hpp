@@ -77,12 +77,16 @@ NdArray parse_npy(const std::byte* data, std::size_t size, const std::string& na
 // .npz: stored or deflated members, keys without ".npy", archive order preserved.
 NamedArrays read_npz(const std::filesystem::path& path);
 void write_npz(const std::filesystem::path& path, const NamedArrays& arrays, bool compress = false);
+// Parses an in-memory .npz image (libzip reads it from the buffer; used by the fuzz targets).
+NamedArrays parse_npz(const std::byte* data, std::size_t size, const std::string& name);
 
 // ---- safetensors ----------------------------------------------------------------------------
 // F16/BF16/F32/F64/I8..I64/U8/BOOL (and U16/U32/U64); header <= 100 MB; offsets checked; tensors
 // returned in the order of their data offsets. `__metadata__` is returned in `metadata`.
 NamedArrays read_safetensors(const std::filesystem::path& path,
                              std::vector<std::pair<std::string, std::string>>* metadata = nullptr);
+NamedArrays parse_safetensors(const std::byte* data, std::size_t size, const std::string& name,
+                              std::vector<std::pair<std::string, std::string>>* metadata = nullptr);
 void write_safetensors(const std::filesystem::path& path, const NamedArrays& arrays,
                        const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
@@ -91,17 +95,24 @@ void write_safetensors(const std::filesystem::path& path, const NamedArrays& arr
 // scipy.sparse.load_npz opens (int32 indices, float64 data).
 SparseMatrix read_sparse_npz(const std::filesystem::path& path);
 void write_sparse_npz(const std::filesystem::path& path, const SparseMatrix& matrix);
+SparseMatrix parse_sparse_npz(const std::byte* data, std::size_t size, const std::string& name);
+// The `format` of a scipy-sparse .npz ("csr", "csc", "coo", ...), or std::nullopt when the file is
+// not a scipy-sparse archive (no `format` and `shape` members).
+std::optional<std::string> sparse_npz_format(const std::filesystem::path& path);
 
 // ---- datasets -------------------------------------------------------------------------------
 // IDX (MNIST/Fashion-MNIST), gzipped (".gz", detected by magic) or raw.
 NdArray read_idx(const std::filesystem::path& path);
+NdArray parse_idx(const std::byte* data, std::size_t size, const std::string& name);
 // A CIFAR-10 (1 label byte) or CIFAR-100 (coarse + fine label bytes) binary batch.
 struct CifarBatch {
   NdArray images;        // uint8, N x 3 x 32 x 32
   NdArray labels;        // int64, N (fine labels for CIFAR-100)
-  NdArray coarse_labels;  // int64, N for CIFAR-100; empty shape for CIFAR-10
+  NdArray coarse_labels; // int64, N for CIFAR-100; empty shape for CIFAR-10
 };
 CifarBatch read_cifar(const std::filesystem::path& path, bool cifar100);
+CifarBatch parse_cifar(const std::byte* data, std::size_t size, const std::string& name,
+                       bool cifar100);
 
 // ---- activations ----------------------------------------------------------------------------
 struct Layer {
