@@ -31,12 +31,12 @@ std::string shape_string(const std::vector<std::int64_t>& shape);  // "(3, 4)"
 struct NpyHeader {
   std::string descr;
   DType dtype = DType::kFloat64;
-  bool is_bytes = false;        // '|S<n>'
-  std::size_t item_size = 0;    // bytes per element
+  bool is_bytes = false;      // '|S<n>'
+  std::size_t item_size = 0;  // bytes per element
   bool big_endian = false;
   bool fortran_order = false;
   std::vector<std::int64_t> shape;
-  std::size_t data_offset = 0;  // first data byte
+  std::size_t data_offset = 0;   // first data byte
   std::uint64_t data_bytes = 0;  // shape product x item_size
 };
 // Parses magic, version and header dict of a .npy image. Needs only the header bytes (the data may
@@ -47,13 +47,23 @@ std::string serialize_npy(const NdArray& array);
 // A 0-d '|S<n>' .npy image holding `text` (scipy's `format` member).
 std::string serialize_npy_bytes_scalar(const std::string& text);
 
+// Converts every element of `array` to double into `out` (array.size() values).
+void convert_to_double(const NdArray& array, double* out);
+
+// Header of a .npy file on disk (reads only the header bytes; checks the data size against the
+// file size).
+NpyHeader read_npy_header(const std::filesystem::path& path);
+// Tensor names, dtypes and shapes of a .safetensors file (reads only the header).
+std::vector<ArrayInfo> safetensors_infos(const std::filesystem::path& path);
+
 // Zip (npz) access through libzip, from a file or an in-memory image.
 struct ZipMember {
   std::string name;              // member name as stored ("layer1.npy")
-  std::vector<std::byte> bytes;  // uncompressed content
+  std::vector<std::byte> bytes;  // uncompressed content (or its first bytes)
+  std::uint64_t full_size = 0;   // uncompressed size of the whole member
 };
-// Reads all members (or only those whose key is in `keys`, if non-null) of a zip archive, in
-// archive order. `source_name` names the archive in error messages.
+// Reads all members (or only those whose npz key is in `keys`, if non-null) of a zip archive, in
+// archive order. Every member must be an .npy (stored or deflated, not encrypted).
 std::vector<ZipMember> read_zip(const std::filesystem::path& path,
                                 const std::vector<std::string>* keys = nullptr);
 std::vector<ZipMember> read_zip_memory(const std::byte* data, std::size_t size,
@@ -64,6 +74,11 @@ std::vector<ZipMember> read_zip_prefixes(const std::filesystem::path& path,
 
 // npz key of a member: the name without ".npy"; throws if the member is not an .npy.
 std::string npz_key(const std::string& member, const std::string& archive);
+
+// Writes a zip of already serialised .npy images (member name -> bytes), atomically.
+void write_npz_images(const std::filesystem::path& path,
+                      const std::vector<std::pair<std::string, std::string>>& images,
+                      bool compress);
 
 // Converts npz members to named arrays (parse each as .npy).
 NamedArrays npz_members_to_arrays(const std::vector<ZipMember>& members,

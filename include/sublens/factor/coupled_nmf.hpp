@@ -15,7 +15,7 @@
 // paper's d_b x r matrix (P_i or O_j) and F as N x r, so that X_b (N x d_b) ~= F * W_b^T.
 //
 // Solvers.
-//  - kMultiplicative: the paper's updates, in the paper's order (F, then every P_i, then every O_j),
+//  - kMultiplicative: the paper's updates, in its order (F, then every P_i, then every O_j),
 //      F   <- F   * (sum_b w_b D_b^T W_b) / (F sum_b w_b W_b^T W_b + eps)
 //      W_b <- W_b * (D_b F)               / (W_b F^T F + eps)
 //    (* and / element-wise; eps added once to the whole denominator, as the paper says.)
@@ -28,12 +28,14 @@
 // O(r^2 (N + sum_b d_b)); memory: the factors and one d_b x r and one N x r work matrix.
 //
 // Reported errors. `squared_error[b]` is the unweighted ||X_b - F W_b^T||_F^2, recomputed exactly
-// (from the residual, in row chunks) at the end. RMSE of block b = sqrt(squared_error[b] / (N d_b));
-// the total RMSE = sqrt(sum_b squared_error[b] / sum_b N d_b), i.e. sqrt(J / number of entries) for
-// the paper's unweighted J.
+// (from the residual, in row chunks) at the end.
+//   RMSE of block b = sqrt(squared_error[b] / (N d_b)),
+//   total RMSE      = sqrt(sum_b squared_error[b] / sum_b N d_b) = sqrt(J / number of entries)
+// for the paper's unweighted J (with weight_blocks the RMSEs stay unweighted; `objective` is the
+// weighted J that was minimised).
 //
-// Edge cases. Every block must share N >= 1, have d_b >= 1, and be finite and non-negative (negative
-// data is an std::invalid_argument naming the block, the value and the input index; see
+// Edge cases. Every block must share N >= 1, have d_b >= 1, and be finite and non-negative
+// (negative data is an std::invalid_argument naming the block, the value and the input index; see
 // `shift_to_non_negative`). rank >= 1 (rank > min(N, d) is allowed, as in NMF). An all-zero block
 // converges to W_b = 0 under HALS; it is an error under `weight_blocks` (its norm is 0).
 //
@@ -64,8 +66,9 @@ NmfSolver parse_nmf_solver(const std::string& name);
 struct CoupledNmfOptions {
   // Number of latent factors r (columns of F). The paper sweeps 10..50.
   int rank = 10;
-  // Update rule. kMultiplicative is the paper's; kHals reaches a lower or equal objective in far less
-  // time on the same problem and is the better choice unless matching the paper's iterates matters.
+  // Update rule. kMultiplicative is the paper's; kHals reaches a lower or equal objective in far
+  // less time on the same problem and is the better choice unless matching the paper's iterates
+  // matters.
   NmfSolver solver = NmfSolver::kMultiplicative;
   // Upper bound on iterations (one iteration updates F and every block factor once). MU converges
   // slowly; raise it when `converged` is false and the RMSE still moves.
@@ -73,14 +76,14 @@ struct CoupledNmfOptions {
   // Stop when |J_prev - J| / J_prev < tolerance (relative objective change over one iteration), or
   // when J reaches 0. 0 runs exactly `max_iterations` (used to compare iterates).
   double tolerance = 1e-6;
-  // The paper's epsilon, added element-wise to MU denominators (and the floor HALS keeps F's entries
-  // at, so a column never gets stuck at exactly zero). Must be > 0 for MU.
+  // The paper's epsilon, added element-wise to MU denominators (and the floor HALS keeps F's
+  // entries at, so a column never gets stuck at exactly zero). Must be > 0 for MU.
   double epsilon = 1e-9;
-  // Seed of the random initialisation: every entry uniform in [0, 1), drawn in the order F, then the
-  // input factors, then the layer factors (row-major within each). Same seed, same result.
+  // Seed of the random initialisation: every entry uniform in [0, 1), drawn in the order F, then
+  // the input factors, then the layer factors (row-major within each). Same seed, same result.
   std::uint64_t seed = 0;
-  // Divide each block by its Frobenius norm (w_b = 1 / ||X_b||^2) so a huge layer does not drown the
-  // inputs. Off by default (the paper). Factors stay in the data's units either way.
+  // Divide each block by its Frobenius norm (w_b = 1 / ||X_b||^2) so a huge layer does not drown
+  // the inputs. Off by default (the paper). Factors stay in the data's units either way.
   bool weight_blocks = false;
   // Record J after every iteration in `objective_history` (cheap; off only to save memory on very
   // long runs).
@@ -94,7 +97,7 @@ struct CoupledNmfFactors {
 };
 
 struct CoupledNmfResult {
-  CoupledNmfFactors factors;             // F and the block factors after the last iteration
+  CoupledNmfFactors factors;              // F and the block factors after the last iteration
   std::vector<double> objective_history;  // J after each iteration (weighted when weight_blocks)
   double objective = 0;                   // final J as minimised (weighted when weight_blocks)
   std::vector<double> squared_error;      // per block, unweighted ||X_b - F W_b^T||^2 (exact)
@@ -111,7 +114,8 @@ struct CoupledNmfResult {
 // Factorizes the blocks. `inputs` are the input channels (N x pixels each), `layers` the layer
 // activations (N x neurons each); pointers are not owned and must outlive the call. `initial`, if
 // given, replaces the random initialisation (shapes checked; entries must be >= 0).
-// Throws std::invalid_argument on bad options, no blocks, mismatched N, negative or non-finite data.
+// Throws std::invalid_argument on bad options, no blocks, mismatched N, negative or non-finite
+// data.
 CoupledNmfResult coupled_nmf(const std::vector<const RowMatrix*>& inputs,
                              const std::vector<const RowMatrix*>& layers,
                              const CoupledNmfOptions& options,
@@ -145,8 +149,8 @@ struct RankSweepOptions {
 // One row per rank: mean and spread (sample standard deviation over seeds, 0 for one seed).
 struct RankSweepRow {
   int rank = 0;
-  double rmse_mean = 0;                // total RMSE, mean over seeds
-  double rmse_std = 0;                 // total RMSE, standard deviation over seeds
+  double rmse_mean = 0;                 // total RMSE, mean over seeds
+  double rmse_std = 0;                  // total RMSE, standard deviation over seeds
   std::vector<double> block_rmse_mean;  // per block, inputs then layers
   std::vector<double> block_rmse_std;   // per block
   double objective_mean = 0;            // final J, mean over seeds

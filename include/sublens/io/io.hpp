@@ -106,9 +106,9 @@ NdArray read_idx(const std::filesystem::path& path);
 NdArray parse_idx(const std::byte* data, std::size_t size, const std::string& name);
 // A CIFAR-10 (1 label byte) or CIFAR-100 (coarse + fine label bytes) binary batch.
 struct CifarBatch {
-  NdArray images;        // uint8, N x 3 x 32 x 32
-  NdArray labels;        // int64, N (fine labels for CIFAR-100)
-  NdArray coarse_labels; // int64, N for CIFAR-100; empty shape for CIFAR-10
+  NdArray images;         // uint8, N x 3 x 32 x 32
+  NdArray labels;         // int64, N (fine labels for CIFAR-100)
+  NdArray coarse_labels;  // int64, N for CIFAR-100; shape {0} for CIFAR-10
 };
 CifarBatch read_cifar(const std::filesystem::path& path, bool cifar100);
 CifarBatch parse_cifar(const std::byte* data, std::size_t size, const std::string& name,
@@ -117,9 +117,9 @@ CifarBatch parse_cifar(const std::byte* data, std::size_t size, const std::strin
 // ---- activations ----------------------------------------------------------------------------
 struct Layer {
   std::string name;
-  RowMatrix values;                        // N x d, row = input, converted to double
+  RowMatrix values;                       // N x d, row = input, converted to double
   std::vector<std::int64_t> input_shape;  // per-input shape (e.g. {C, H, W}); {d} for 2-D data
-  DType dtype = DType::kFloat64;           // dtype in the file
+  DType dtype = DType::kFloat64;          // dtype in the file
 };
 
 // Layers of a .npy (one layer, named after the file stem), .npz or .safetensors file, in file

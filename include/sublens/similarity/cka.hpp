@@ -61,10 +61,10 @@ HsicEstimator parse_estimator(std::string_view name);
 struct KernelStats {
   Index n = 0;
   HsicEstimator estimator = HsicEstimator::kBiased;
-  Vector row_sums;        // K1 (biased) or K~1 (unbiased: diagonal removed)
-  double total = 0.0;     // 1^T K 1 or 1^T K~ 1
-  Vector diagonal;        // diag(K) (used by the unbiased estimator to drop it from <K, L>_F)
-  double self_hsic = 0.0; // HSIC(K, K) under `estimator`
+  Vector row_sums;         // K1 (biased) or K~1 (unbiased: diagonal removed)
+  double total = 0.0;      // 1^T K 1 or 1^T K~ 1
+  Vector diagonal;         // diag(K) (used by the unbiased estimator to drop it from <K, L>_F)
+  double self_hsic = 0.0;  // HSIC(K, K) under `estimator`
 };
 
 // Stats of a symmetric sparse or dense kernel. Throws std::invalid_argument when K is not square,
@@ -91,13 +91,13 @@ struct CkaOptions {
 };
 
 struct CkaResult {
-  double cka = 0.0;       // NaN when undefined
-  bool defined = true;    // false when HSIC(K, K) or HSIC(L, L) <= 0
-  double hsic_kl = 0.0;   // HSIC(K, L)
-  double hsic_kk = 0.0;   // HSIC(K, K)
-  double hsic_ll = 0.0;   // HSIC(L, L)
+  double cka = 0.0;      // NaN when undefined
+  bool defined = true;   // false when HSIC(K, K) or HSIC(L, L) <= 0
+  double hsic_kl = 0.0;  // HSIC(K, L)
+  double hsic_kk = 0.0;  // HSIC(K, K)
+  double hsic_ll = 0.0;  // HSIC(L, L)
   HsicEstimator estimator = HsicEstimator::kBiased;
-  std::string method;     // "sparse", "dense", "feature", "gram", "rbf"
+  std::string method;  // "sparse", "dense", "feature", "gram", "rbf"
   Index n = 0;
   double seconds = 0.0;
 };

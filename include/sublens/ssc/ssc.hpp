@@ -1,0 +1,162 @@
+// Sparse subspace clustering (SSC) of one layer's activations: the self-expressive coefficients
+// and the affinity graph of Saini et al. (ECML-PKDD 2021), eq. 2 and Algorithm 1.
+//
+// Problem (the papers' orientation, X is d x N with column i = input i; sublens holds X as the
+// N x d activation matrix, see core/types.hpp):
+//
+//   min_C ||C||_1 + tau/2 ||X - X C||_F^2   subject to diag(C) = 0,
+//
+// C(j, i) = weight of input j in reconstructing input i. The affinity is W = |C| + |C|^T.
+// The problem separates into N Lasso problems, one per column (lambda = 1 / tau):
+//
+//   c_i = argmin_c ||c||_1 + tau/2 ||x_i - X c||^2,  c_i = 0.
+//
+// Optimality conditions of column i, with g = tau X^T (X c - x_i):
+//   g_j = -sign(c_j) where c_j != 0,   |g_j| <= 1 where c_j == 0 (j != i).
+// `Result::kkt_violation` is the largest violation of these over all columns.
+//
+// Solvers:
+//  - kLasso (the default, exact): column-wise Lasso with working sets. For a block of columns B the
+//    correlations with all N inputs come from one GEMM (X^T X_B); each column solves its Lasso on a
+//    small working set (coordinate descent, then an exact solve of the sign-fixed linear system on
+//    the support), then the optimality conditions are checked against all N candidates with one
+//    more GEMM per round (X^T R_B, R = residuals), violators join the working set, until none is
+//    left. Nothing N x N is ever stored; C is sparse. When d > N, X is first replaced by R
+//    (rank x N, R^T R = X^T X, pivoted Cholesky), since C depends on X only through X^T X.
+//    Time ~ (rounds + 1) * 2 d N^2 flops (GEMM) + sum_i |W_i|^2 d; memory O(N d + N |B|).
+//  - kAdmm: Algorithm 1 of the paper, with residual-balancing mu (Boyd et al. 2011, eq. 3.13).
+//    (tau X^T X + mu I)^{-1} is applied through one eigendecomposition of the smaller Gram matrix
+//    (X X^T when d < N, Woodbury form; X^T X otherwise), so it is exact for the *current* mu after
+//    every change with no refactorisation (the authors' code keeps a stale inverse). Stops on the
+//    primal and dual residuals (Boyd eq. 3.12). Dense: needs about 5 N^2 doubles; it checks the
+//    available memory first and throws std::invalid_argument with the bytes needed.
+//
+// Both solvers minimise the same objective and reach the same optimum.
+//
+// Edges: N = 1 gives C = 0 (1 x 1). An all-zero input gets a zero code and codes nothing (its
+// column and row of C are zero, never NaN). Duplicate inputs are allowed (the optimum may then not
+// be unique; the objective is). tau * max_{j != i} |x_j^T x_i| <= 1 for every i gives C = 0.
+//
+// Results are deterministic for a fixed thread count (each column's work is independent of the
+// schedule; OpenBLAS GEMMs are deterministic for a fixed thread count).
+//
+// Example:
+//   sublens::ssc::Options options;        // tau = 10, l2-normalised inputs, exact Lasso
+//   auto result = sublens::ssc::solve(activations, options);   // activations: N x d
+//   // result.affinity: N x N CSR, symmetric, zero diagonal.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sublens/core/types.hpp"
+
+namespace sublens::ssc {
+
+enum class Solver {
+  kAuto,   // the exact Lasso solver (the ADMM is only run when asked for)
+  kAdmm,   // Algorithm 1 of the paper (dense N x N)
+  kLasso,  // exact column-wise Lasso (sparse)
+};
+
+enum class Normalize {
+  kL2,    // every input (row of the activation matrix) scaled to unit l2 norm; zero rows stay zero
+  kNone,  // activations used as they are
+};
+
+enum class TauMode {
+  kAbsolute,  // tau used as given
+  kRelative,  // tau = alpha / min_i max_{j != i} |x_i^T x_j| with alpha = Options::tau
+};
+
+struct Options {
+  // Weight of the reconstruction term (eq. 2). Larger tau = denser C, better reconstruction.
+  // Column i has c_i = 0 exactly when tau * max_{j != i} |x_j^T x_i| <= 1, so tau only means
+  // something relative to the scale of the activations: see `normalize` and `tau_mode`.
+  // The paper uses 10 and recommends 10-100. Must be finite and > 0.
+  double tau = 10.0;
+  // How `tau` is read. kRelative (Elhamifar & Vidal 2013) makes tau scale-free: `tau` is then
+  // alpha, and alpha > 1 guarantees that every input with a nonzero neighbour gets a nonzero code
+  // (alpha in 20-800 in their experiments). Inputs that are zero or orthogonal to every other
+  // input are left out of the minimum; if no input qualifies, tau = alpha.
+  TauMode tau_mode = TauMode::kAbsolute;
+  // ADMM penalty mu (Algorithm 1), initial value when `adaptive_mu`. Only changes the ADMM's speed,
+  // never its optimum. The paper uses 10. Must be finite and > 0.
+  double mu = 10.0;
+  // Residual balancing (Boyd et al. 2011, eq. 3.13): mu x2 when the primal residual is more than
+  // 10x the dual one, /2 in the opposite case. ADMM only.
+  bool adaptive_mu = true;
+  // Which solver; see the file comment.
+  Solver solver = Solver::kAuto;
+  // ADMM: maximum number of iterations. Lasso: maximum number of working-set rounds per column
+  // (each round checks all N candidates; 2-5 are typical). Non-convergence is reported in
+  // Result::converged, never thrown. Must be >= 1.
+  int max_iterations = 1000;
+  // Lasso: largest accepted violation of the optimality conditions (in units of g above, where
+  // the bound is 1), for every column and every candidate. ADMM: relative primal and dual residual
+  // tolerance (eps_rel of Boyd eq. 3.12, with eps_abs = tolerance too). Must be finite and > 0.
+  double tolerance = 1e-6;
+  // Per-input scaling before solving. The paper does not say; kL2 is the default because a fixed
+  // tau then means the same thing for every layer (activation scales differ by orders of
+  // magnitude between layers and epochs), and an input's code does not depend on its norm.
+  // kNone reproduces the paper literally on raw activations: with tau = 10, small activations give
+  // C = 0 and large ones a nearly dense C.
+  Normalize normalize = Normalize::kL2;
+  // Threads for OpenMP loops and OpenBLAS; 0 = all cores. Results are deterministic for a fixed
+  // thread count.
+  int threads = 0;
+  // Reserved: both solvers are deterministic and draw no random numbers.
+  std::uint64_t seed = 0;
+  // Progress lines on stderr for long runs (see core/progress.hpp; still off in quiet mode).
+  bool progress = true;
+
+  // Throws std::invalid_argument naming the field and its constraint.
+  void validate() const;
+};
+
+struct Result {
+  // C, N x N CSR: C(j, i) = weight of input j for input i, zero diagonal.
+  SparseMatrix coefficients;
+  // W = |C| + |C|^T, N x N CSR, symmetric, zero diagonal.
+  SparseMatrix affinity;
+  // ||C||_1 + tau/2 ||X - X C||_F^2 on the (normalised) data the solver saw.
+  double objective = 0.0;
+  // The tau actually used (differs from Options::tau in kRelative mode).
+  double tau = 0.0;
+  // The solver actually run (never kAuto).
+  Solver solver = Solver::kLasso;
+  // ADMM iterations, or the largest number of working-set rounds of any column (Lasso).
+  int iterations = 0;
+  // ADMM: residuals below tolerance. Lasso: every column satisfies its optimality conditions to
+  // `tolerance`.
+  bool converged = false;
+  // Largest violation of the optimality conditions over all columns (see the file comment).
+  double kkt_violation = 0.0;
+  // Wall time of solve(), seconds.
+  double seconds = 0.0;
+  // Estimate of the bytes the solver allocated at its peak (not counting the input).
+  std::uint64_t peak_memory_bytes = 0;
+};
+
+// Solves eq. 2 for an N x d activation matrix (row = input). Throws std::invalid_argument for bad
+// options, an empty matrix or non-finite values.
+Result solve(const RowMatrix& activations, const Options& options = {});
+
+// The activations as the solver sees them (after Options::normalize).
+RowMatrix prepare_inputs(const RowMatrix& activations, Normalize normalize);
+
+// W = |C| + |C|^T.
+SparseMatrix affinity_from_coefficients(const SparseMatrix& coefficients);
+
+// Objective and optimality-condition violation of any C for the (already prepared) inputs,
+// computed directly from the definitions (O(N^2 d); for tests and checks).
+double objective(const RowMatrix& inputs, const SparseMatrix& coefficients, double tau);
+double kkt_violation(const RowMatrix& inputs, const SparseMatrix& coefficients, double tau);
+
+// The tau that TauMode::kRelative gives for alpha on the (already prepared) inputs.
+double relative_tau(const RowMatrix& inputs, double alpha);
+
+const char* solver_name(Solver solver);
+Solver parse_solver(const std::string& name);  // "auto" | "admm" | "lasso"
+
+}  // namespace sublens::ssc

@@ -1,0 +1,157 @@
+// `sublens cka`: CKA between two affinity graphs (sparse O(nnz), or dense .npy kernels) or two
+// activation layers (linear or RBF), with the HSIC estimator named in the output.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "sublens/core/error.hpp"
+#include "sublens/io/io.hpp"
+#include "sublens/similarity/cka.hpp"
+
+namespace sublens::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CkaCommandOptions {
+  std::string a, b;
+  std::string kind = "auto";  // auto | graph | linear | rbf
+  std::string estimator = "biased";
+  std::string layer_a, layer_b;  // activation layer names
+  std::string method = "auto";   // linear: auto | feature | gram
+};
+
+bool is_sparse_npz(const std::string& path) {
+  if (fs::path(path).extension() != ".npz") return false;
+  bool indptr = false, indices = false, data = false;
+  for (const auto& array : io::list_arrays(path)) {
+    indptr |= array.name == "indptr";
+    indices |= array.name == "indices";
+    data |= array.name == "data";
+  }
+  return indptr && indices && data;
+}
+
+RowMatrix load_layer(const std::string& path, const std::string& layer, const std::string& option) {
+  std::vector<io::Layer> layers =
+      io::load_activations(path, layer.empty() ? std::vector<std::string>{} : std::vector{layer});
+  if (layers.size() != 1) {
+    std::string names;
+    for (const auto& l : layers) names += (names.empty() ? "" : ", ") + l.name;
+    throw InputError(path, "layers",
+                     "holds " + std::to_string(layers.size()) + " layers; choose one with " +
+                         option + " NAME (" + names + ")");
+  }
+  return std::move(layers.front().values);
+}
+
+// A graph operand: sparse .npz, or a dense N x N .npy kernel.
+struct GraphOperand {
+  bool dense = false;
+  SparseMatrix sparse;
+  Matrix full;
+};
+
+GraphOperand load_graph(const std::string& path) {
+  GraphOperand operand;
+  if (is_sparse_npz(path)) {
+    operand.sparse = io::read_sparse_npz(path);
+    operand.sparse.makeCompressed();
+  } else {
+    operand.dense = true;
+    operand.full = io::read_matrix(path);
+  }
+  return operand;
+}
+
+similarity::LinearCkaMethod parse_method(const std::string& name) {
+  if (name == "auto") return similarity::LinearCkaMethod::kAuto;
+  if (name == "feature") return similarity::LinearCkaMethod::kFeature;
+  if (name == "gram") return similarity::LinearCkaMethod::kGram;
+  throw std::invalid_argument("cka: --method must be auto, feature or gram (got '" + name + "')");
+}
+
+nlohmann::json cka_command(const CkaCommandOptions& command) {
+  require_readable_file(command.a, "A");
+  require_readable_file(command.b, "B");
+  const similarity::HsicEstimator estimator = similarity::parse_estimator(command.estimator);
+  const similarity::LinearCkaMethod method = parse_method(command.method);
+  std::string kind = command.kind;
+  if (kind == "auto") kind = is_sparse_npz(command.a) ? "graph" : "linear";
+  if (kind != "graph" && kind != "linear" && kind != "rbf") {
+    throw std::invalid_argument("cka: --kind must be auto, graph, linear or rbf (got '" +
+                                command.kind + "')");
+  }
+  similarity::CkaResult result;
+  if (kind == "graph") {
+    GraphOperand k = load_graph(command.a);
+    GraphOperand l = load_graph(command.b);
+    similarity::CkaOptions options;
+    options.estimator = estimator;
+    if (!k.dense && !l.dense) {
+      result = similarity::graph_cka(k.sparse, l.sparse, options);
+    } else {
+      if (!k.dense) k.full = Matrix(k.sparse);
+      if (!l.dense) l.full = Matrix(l.sparse);
+      result = similarity::graph_cka(k.full, l.full, options);
+    }
+  } else {
+    const RowMatrix x = load_layer(command.a, command.layer_a, "--layer-a");
+    const RowMatrix y = load_layer(command.b, command.layer_b, "--layer-b");
+    if (kind == "linear") {
+      similarity::LinearCkaOptions options;
+      options.estimator = estimator;
+      options.method = method;
+      result = similarity::linear_cka(x, y, options);
+    } else {
+      similarity::CkaOptions options;
+      options.estimator = estimator;
+      result = similarity::rbf_cka(x, y, options);
+    }
+  }
+  nlohmann::json summary = {
+      {"a", command.a},
+      {"b", command.b},
+      {"kind", kind},
+      {"estimator", similarity::to_string(result.estimator)},
+      {"cka", json_number(result.cka)},
+      {"defined", result.defined},
+      {"hsic_ab", json_number(result.hsic_kl)},
+      {"hsic_aa", json_number(result.hsic_kk)},
+      {"hsic_bb", json_number(result.hsic_ll)},
+      {"method", result.method},
+      {"n", result.n},
+      {"seconds", result.seconds},
+  };
+  if (!command.layer_a.empty()) summary["layer_a"] = command.layer_a;
+  if (!command.layer_b.empty()) summary["layer_b"] = command.layer_b;
+  return summary;
+}
+
+const bool registered = register_command(
+    {"cka", "CKA between two affinity graphs or two activation layers (biased or unbiased HSIC)",
+     "sublens cka w_epoch10.npz w_epoch100.npz --kind graph --estimator unbiased",
+     [](CLI::App& app) {
+       auto o = std::make_shared<CkaCommandOptions>();
+       app.add_option("A", o->a,
+                      "Affinity (.npz scipy sparse, or dense N x N .npy) or activations file")
+           ->required();
+       app.add_option("B", o->b, "Same kind of input as A, with the same N")->required();
+       app.add_option("--kind", o->kind,
+                      "graph (A, B are kernels), linear or rbf (A, B are activations); auto: "
+                      "graph for sparse .npz, else linear")
+           ->capture_default_str();
+       app.add_option("--estimator", o->estimator,
+                      "biased (Kornblith et al. 2019, the paper) or unbiased (Song et al. 2012)")
+           ->capture_default_str();
+       app.add_option("--layer-a", o->layer_a, "Layer of A (when A holds several)");
+       app.add_option("--layer-b", o->layer_b, "Layer of B (when B holds several)");
+       app.add_option("--method", o->method,
+                      "linear CKA: feature (d x d Grams), gram (N x N) or auto")
+           ->capture_default_str();
+       return [o] { return cka_command(*o); };
+     }});
+
+}  // namespace
+}  // namespace sublens::cli

@@ -1,0 +1,211 @@
+// `sublens cka-matrix`: CKA between all pairs of layers of one source, or layers of A x layers of
+// B (two epochs, two networks). A source is a folder of scipy-sparse .npz graphs (as written by
+// `sublens ssc --all-layers`, names = file stems, natural order), one sparse .npz graph, or an
+// activations file (.npy/.npz/.safetensors, layers in file order). Each layer's own quantities
+// are computed once. Writes the matrix (.npy) and a CSV with the layer names.
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "sublens/core/error.hpp"
+#include "sublens/io/io.hpp"
+#include "sublens/similarity/cka.hpp"
+
+namespace sublens::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CkaMatrixCommandOptions {
+  std::string a, b;
+  std::string kind = "auto";
+  std::string estimator = "biased";
+  std::vector<std::string> layers;  // --layer (activation sources)
+  std::string output;
+  std::string csv;
+};
+
+bool is_sparse_npz(const fs::path& path) {
+  if (path.extension() != ".npz") return false;
+  bool indptr = false, indices = false, data = false;
+  for (const auto& array : io::list_arrays(path)) {
+    indptr |= array.name == "indptr";
+    indices |= array.name == "indices";
+    data |= array.name == "data";
+  }
+  return indptr && indices && data;
+}
+
+// "block2" < "block10".
+bool natural_less(const std::string& x, const std::string& y) {
+  std::size_t i = 0, j = 0;
+  while (i < x.size() && j < y.size()) {
+    if (std::isdigit(static_cast<unsigned char>(x[i])) &&
+        std::isdigit(static_cast<unsigned char>(y[j]))) {
+      std::size_t i_end = i, j_end = j;
+      while (i_end < x.size() && std::isdigit(static_cast<unsigned char>(x[i_end]))) ++i_end;
+      while (j_end < y.size() && std::isdigit(static_cast<unsigned char>(y[j_end]))) ++j_end;
+      const std::string a = x.substr(i, i_end - i), b = y.substr(j, j_end - j);
+      const std::string a_trim = a.substr(std::min(a.find_first_not_of('0'), a.size()));
+      const std::string b_trim = b.substr(std::min(b.find_first_not_of('0'), b.size()));
+      if (a_trim.size() != b_trim.size()) return a_trim.size() < b_trim.size();
+      if (a_trim != b_trim) return a_trim < b_trim;
+      i = i_end;
+      j = j_end;
+    } else {
+      if (x[i] != y[j]) return x[i] < y[j];
+      ++i;
+      ++j;
+    }
+  }
+  return x.size() - i < y.size() - j;
+}
+
+struct Source {
+  std::vector<std::string> names;
+  std::vector<SparseMatrix> graphs;
+  std::vector<RowMatrix> activations;
+  bool is_graph = false;
+};
+
+Source load_source(const std::string& path, bool graph, const std::vector<std::string>& layers) {
+  Source source;
+  source.is_graph = graph;
+  if (graph) {
+    std::vector<fs::path> files;
+    if (fs::is_directory(path)) {
+      for (const auto& entry : fs::directory_iterator(path)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".npz") {
+          files.push_back(entry.path());
+        }
+      }
+      std::sort(files.begin(), files.end(), [](const fs::path& x, const fs::path& y) {
+        return natural_less(x.stem().string(), y.stem().string());
+      });
+      if (files.empty()) throw InputError(path, "graphs", "folder holds no .npz graph");
+    } else {
+      files.push_back(path);
+    }
+    for (const auto& file : files) {
+      source.names.push_back(file.stem().string());
+      source.graphs.push_back(io::read_sparse_npz(file));
+      source.graphs.back().makeCompressed();
+    }
+  } else {
+    if (fs::is_directory(path)) {
+      throw InputError(path, "A", "is a folder; linear/rbf CKA needs an activations file");
+    }
+    for (auto& layer : io::load_activations(path, layers)) {
+      source.names.push_back(layer.name);
+      source.activations.push_back(std::move(layer.values));
+    }
+  }
+  return source;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
+  if (!fs::exists(command.a)) throw InputError(command.a, "A", "does not exist");
+  if (!command.b.empty() && !fs::exists(command.b)) {
+    throw InputError(command.b, "B", "does not exist");
+  }
+  require_writable_file(command.output, "-o");
+  const std::string csv_path = command.csv.empty()
+                                   ? fs::path(command.output).replace_extension(".csv").string()
+                                   : command.csv;
+  require_writable_file(csv_path, "--csv");
+  const similarity::HsicEstimator estimator = similarity::parse_estimator(command.estimator);
+  std::string kind = command.kind;
+  if (kind == "auto") {
+    kind = fs::is_directory(command.a) || is_sparse_npz(command.a) ? "graph" : "linear";
+  }
+  if (kind != "graph" && kind != "linear" && kind != "rbf") {
+    throw std::invalid_argument("cka-matrix: --kind must be auto, graph, linear or rbf (got '" +
+                                command.kind + "')");
+  }
+  const bool graph = kind == "graph";
+  const Source a = load_source(command.a, graph, command.layers);
+  Source b;
+  if (!command.b.empty()) b = load_source(command.b, graph, command.layers);
+  const bool square = command.b.empty();
+
+  Matrix values;
+  if (graph) {
+    std::vector<const SparseMatrix*> pa, pb;
+    for (const auto& g : a.graphs) pa.push_back(&g);
+    for (const auto& g : b.graphs) pb.push_back(&g);
+    similarity::CkaOptions options;
+    options.estimator = estimator;
+    values = similarity::graph_cka_matrix(pa, pb, options);
+  } else {
+    std::vector<const RowMatrix*> pa, pb;
+    for (const auto& m : a.activations) pa.push_back(&m);
+    for (const auto& m : b.activations) pb.push_back(&m);
+    similarity::LinearCkaOptions options;
+    options.estimator = estimator;
+    values = similarity::activation_cka_matrix(
+        pa, pb,
+        kind == "rbf" ? similarity::ActivationKernel::kRbf : similarity::ActivationKernel::kLinear,
+        options);
+  }
+  const std::vector<std::string>& column_names = square ? a.names : b.names;
+  io::write_matrix(command.output, RowMatrix(values));
+  std::ostringstream csv;
+  csv << "layer";
+  for (const auto& name : column_names) csv << ',' << csv_field(name);
+  csv << '\n';
+  char number[64];
+  for (Index i = 0; i < values.rows(); ++i) {
+    csv << csv_field(a.names[static_cast<std::size_t>(i)]);
+    for (Index j = 0; j < values.cols(); ++j) {
+      std::snprintf(number, sizeof(number), "%.17g", values(i, j));
+      csv << ',' << number;
+    }
+    csv << '\n';
+  }
+  io::write_file_atomically(csv_path, csv.str());
+  return {
+      {"a", command.a},
+      {"b", square ? nlohmann::json(nullptr) : nlohmann::json(command.b)},
+      {"kind", kind},
+      {"estimator", similarity::to_string(estimator)},
+      {"rows", a.names},
+      {"cols", column_names},
+      {"output", command.output},
+      {"csv", csv_path},
+  };
+}
+
+const bool registered = register_command(
+    {"cka-matrix", "CKA between all pairs of layers (one source) or layers of A x layers of B",
+     "sublens cka-matrix graphs_epoch100/ --kind graph --estimator biased -o cka.npy",
+     [](CLI::App& app) {
+       auto o = std::make_shared<CkaMatrixCommandOptions>();
+       app.add_option("A", o->a,
+                      "Folder of scipy-sparse .npz graphs (one per layer), one .npz graph, or an "
+                      "activations file")
+           ->required();
+       app.add_option("B", o->b, "Optional second source (rows: A's layers, columns: B's)");
+       app.add_option("--kind", o->kind,
+                      "graph, linear or rbf; auto: graph for folders and sparse .npz, else linear")
+           ->capture_default_str();
+       app.add_option("--estimator", o->estimator, "biased or unbiased")->capture_default_str();
+       app.add_option("--layer", o->layers, "Activation layers to use (repeatable; default all)");
+       app.add_option("-o,--output", o->output, "CKA matrix, .npy float64")->required();
+       app.add_option("--csv", o->csv, "CSV with layer names (default: -o with .csv)");
+       return [o] { return cka_matrix_command(*o); };
+     }});
+
+}  // namespace
+}  // namespace sublens::cli

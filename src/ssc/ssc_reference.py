@@ -1,0 +1,58 @@
+"""Independent references for the SSC tests (run by ssc_test.cpp with Debian's python3).
+
+  ssc_reference.py lasso IN.bin OUT.bin TAU   -- column-by-column scikit-learn Lasso
+  ssc_reference.py fmnist OUT.bin N           -- first N Fashion-MNIST training images, pixels/255
+
+IN.bin: int64 N, int64 d, then N*d float64 (row = input). OUT.bin (lasso): float64 objective,
+then the N*N coefficient matrix C (column i = code of input i), row-major float64.
+
+eq. 2 for column i is ||c||_1 + tau/2 ||x_i - X c||^2 = tau*d * (1/(2d)||x_i - X c||^2 + alpha||c||_1)
+with alpha = 1/(tau d): exactly sklearn's Lasso objective with n_samples = d.
+"""
+import gzip
+import sys
+
+import numpy as np
+
+
+def read_matrix(path):
+    with open(path, "rb") as f:
+        n, d = np.frombuffer(f.read(16), dtype=np.int64)
+        return np.frombuffer(f.read(), dtype=np.float64).reshape(n, d)
+
+
+def lasso(inp, out, tau):
+    from sklearn.linear_model import Lasso
+
+    x = read_matrix(inp)  # N x d
+    n, d = x.shape
+    c = np.zeros((n, n))
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        if not others:
+            continue
+        model = Lasso(alpha=1.0 / (tau * d), fit_intercept=False, tol=1e-14, max_iter=1000000,
+                      selection="cyclic")
+        model.fit(x[others].T, x[i])
+        c[others, i] = model.coef_
+    residual = x.T - x.T @ c
+    objective = np.abs(c).sum() + tau / 2 * (residual ** 2).sum()
+    with open(out, "wb") as f:
+        f.write(np.array([objective]).tobytes())
+        f.write(c.tobytes())
+
+
+def fmnist(out, n):
+    with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") as f:
+        data = f.read(16 + n * 784)
+    pixels = np.frombuffer(data[16:], dtype=np.uint8).reshape(n, 784).astype(np.float64) / 255
+    with open(out, "wb") as f:
+        f.write(np.array([n, 784], dtype=np.int64).tobytes())
+        f.write(pixels.tobytes())
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "lasso":
+        lasso(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    else:
+        fmnist(sys.argv[2], int(sys.argv[3]))

@@ -1,0 +1,370 @@
+// Tests of the SSC solvers against independent references: the optimality conditions computed
+// from their definition, a column-by-column scikit-learn Lasso (ssc_reference.py), and the
+// paper's ADMM run to a tight tolerance.
+#include "sublens/ssc/ssc.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sublens::ssc {
+namespace {
+
+// Optimality conditions are solved to `tolerance`; the check recomputes them from scratch, so
+// allow a little rounding on top.
+constexpr double kTolerance = 1e-8;
+constexpr double kKktSlack = 1e-7;
+// Objectives of two exact solvers agree to this (the acceptance bound).
+constexpr double kObjectiveRelative = 1e-6;
+// Coefficients below this are treated as zero when comparing supports of different solvers
+// (the ADMM's C is exactly sparse but its values carry its residual tolerance).
+constexpr double kSupportThreshold = 1e-5;
+
+// N x d: `groups` subspaces of dimension `dim` in R^d, `per_group` unit-norm inputs each, plus
+// Gaussian noise of standard deviation `noise`. Labels are written to `labels` if given.
+RowMatrix union_of_subspaces(int groups, int dim, int per_group, int d, double noise, unsigned seed,
+                             std::vector<int>* labels = nullptr) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  RowMatrix x(groups * per_group, d);
+  for (int g = 0; g < groups; ++g) {
+    Eigen::MatrixXd basis(d, dim);
+    for (Index a = 0; a < basis.size(); ++a) basis.data()[a] = normal(rng);
+    for (int p = 0; p < per_group; ++p) {
+      Vector weights(dim);
+      for (int a = 0; a < dim; ++a) weights[a] = normal(rng);
+      Vector point = basis * weights;
+      for (int a = 0; a < d; ++a) point[a] += noise * normal(rng);
+      x.row(g * per_group + p) = point.transpose() / point.norm();
+      if (labels) labels->push_back(g);
+    }
+  }
+  return x;
+}
+
+Options tight(Solver solver) {
+  Options options;
+  options.solver = solver;
+  options.tolerance = kTolerance;
+  options.progress = false;
+  options.threads = 2;
+  if (solver == Solver::kAdmm) {
+    options.tolerance = 1e-11;
+    options.max_iterations = 100000;
+  }
+  return options;
+}
+
+double relative_difference(double a, double b) {
+  return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-300});
+}
+
+Eigen::MatrixXd dense(const SparseMatrix& m) { return Eigen::MatrixXd(m); }
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("sublens_ssc_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
+}
+
+void write_matrix(const std::string& path, const RowMatrix& x) {
+  std::ofstream out(path, std::ios::binary);
+  const std::int64_t shape[2] = {x.rows(), x.cols()};
+  out.write(reinterpret_cast<const char*>(shape), sizeof shape);
+  out.write(reinterpret_cast<const char*>(x.data()), x.size() * sizeof(double));
+}
+
+int run_python(const std::string& arguments) {
+  const std::string command = std::string(SUBLENS_PYTHON) + " " + SUBLENS_SOURCE_DIR +
+                              "/src/ssc/ssc_reference.py " + arguments;
+  return std::system(command.c_str());
+}
+
+bool have_sklearn() {
+  static const bool ok =
+      std::system((std::string(SUBLENS_PYTHON) + " -c 'import sklearn' 2>/dev/null").c_str()) == 0;
+  return ok;
+}
+
+// scikit-learn reference: objective and dense C.
+double sklearn_reference(const RowMatrix& inputs, double tau, Eigen::MatrixXd* c) {
+  const std::string in = temp_path("in.bin");
+  const std::string out = temp_path("out.bin");
+  write_matrix(in, inputs);
+  EXPECT_EQ(run_python("lasso " + in + " " + out + " " + std::to_string(tau)), 0);
+  std::ifstream file(out, std::ios::binary);
+  double objective = std::numeric_limits<double>::quiet_NaN();
+  file.read(reinterpret_cast<char*>(&objective), sizeof objective);
+  const Index n = inputs.rows();
+  Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> coef(n, n);
+  file.read(reinterpret_cast<char*>(coef.data()), n * n * sizeof(double));
+  *c = coef;
+  std::filesystem::remove(in);
+  std::filesystem::remove(out);
+  return objective;
+}
+
+void expect_valid_affinity(const Result& result) {
+  const Eigen::MatrixXd w = dense(result.affinity);
+  const Eigen::MatrixXd c = dense(result.coefficients);
+  EXPECT_TRUE(w.allFinite());
+  EXPECT_TRUE(c.allFinite());
+  EXPECT_EQ(c.diagonal().cwiseAbs().maxCoeff(), 0.0);
+  EXPECT_EQ((w - w.transpose()).cwiseAbs().maxCoeff(), 0.0);
+  EXPECT_LE((w - (c.cwiseAbs() + c.cwiseAbs().transpose())).cwiseAbs().maxCoeff(), 1e-15);
+}
+
+TEST(SscLasso, OptimalityConditionsOnUnionOfSubspaces) {
+  const RowMatrix x = union_of_subspaces(4, 4, 30, 24, 0.05, 1);
+
+  const Result result = solve(x, tight(Solver::kLasso));
+
+  EXPECT_TRUE(result.converged);
+  EXPECT_LE(result.kkt_violation, kTolerance);
+  const RowMatrix inputs = prepare_inputs(x, Normalize::kL2);
+  EXPECT_LE(kkt_violation(inputs, result.coefficients, 10.0), kTolerance + kKktSlack);
+  EXPECT_NEAR(objective(inputs, result.coefficients, 10.0), result.objective,
+              1e-12 * result.objective);
+  EXPECT_GT(result.coefficients.nonZeros(), 0);
+  expect_valid_affinity(result);
+}
+
+TEST(SscAdmm, OptimalityConditionsAndSameOptimumAsLasso) {
+  // d < N (Woodbury form of the ADMM) and d > N (eigendecomposition of X^T X, and the lasso
+  // solver's pivoted-Cholesky reduction).
+  for (const int d : {12, 150}) {
+    const RowMatrix x = union_of_subspaces(3, 3, 20, d, 0.05, 7);
+
+    const Result lasso = solve(x, tight(Solver::kLasso));
+    const Result admm = solve(x, tight(Solver::kAdmm));
+
+    EXPECT_TRUE(admm.converged) << "d = " << d;
+    EXPECT_LE(admm.kkt_violation, 1e-5) << "d = " << d;
+    EXPECT_LE(lasso.kkt_violation, kTolerance) << "d = " << d;
+    EXPECT_LE(relative_difference(lasso.objective, admm.objective), kObjectiveRelative)
+        << "d = " << d << ": lasso " << lasso.objective << " admm " << admm.objective;
+    const Eigen::MatrixXd a = dense(lasso.coefficients);
+    const Eigen::MatrixXd b = dense(admm.coefficients);
+    EXPECT_LE((a - b).cwiseAbs().maxCoeff(), 1e-4) << "d = " << d;
+    EXPECT_TRUE(
+        ((a.cwiseAbs().array() > kSupportThreshold) == (b.cwiseAbs().array() > kSupportThreshold))
+            .all())
+        << "d = " << d;
+  }
+}
+
+TEST(SscLasso, SameObjectiveAsScikitLearn) {
+  if (!have_sklearn()) GTEST_SKIP() << "python3-sklearn not installed";
+  const RowMatrix x = union_of_subspaces(3, 3, 12, 15, 0.1, 3);
+  const RowMatrix inputs = prepare_inputs(x, Normalize::kL2);
+
+  const Result result = solve(x, tight(Solver::kLasso));
+  Eigen::MatrixXd reference;
+  const double reference_objective = sklearn_reference(inputs, 10.0, &reference);
+
+  EXPECT_LE(relative_difference(result.objective, reference_objective), kObjectiveRelative)
+      << result.objective << " vs sklearn " << reference_objective;
+  // Ours is exact: never above the reference's objective by more than rounding.
+  EXPECT_LE(result.objective, reference_objective * (1 + 1e-12));
+  const Eigen::MatrixXd c = dense(result.coefficients);
+  EXPECT_LE((c - reference).cwiseAbs().maxCoeff(), 1e-5);
+}
+
+TEST(SscLasso, FashionMnistPixelsBothSolvers) {
+  const std::string path = temp_path("fmnist.bin");
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") ||
+      run_python("fmnist " + path + " 150") != 0) {
+    GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) not available";
+  }
+  std::ifstream file(path, std::ios::binary);
+  std::int64_t shape[2];
+  file.read(reinterpret_cast<char*>(shape), sizeof shape);
+  RowMatrix x(shape[0], shape[1]);
+  file.read(reinterpret_cast<char*>(x.data()), x.size() * sizeof(double));
+  std::filesystem::remove(path);
+  ASSERT_EQ(x.rows(), 150);
+
+  // Normalised and raw pixels (raw: norms ~10, so tau = 10 gives a dense, hard problem; use
+  // tau = 0.1 there). d = 784 > N exercises the Gram reduction.
+  for (const Normalize normalize : {Normalize::kL2, Normalize::kNone}) {
+    Options lasso_options = tight(Solver::kLasso);
+    lasso_options.normalize = normalize;
+    lasso_options.tau = normalize == Normalize::kL2 ? 10.0 : 0.1;
+    Options admm_options = tight(Solver::kAdmm);
+    admm_options.normalize = normalize;
+    admm_options.tau = lasso_options.tau;
+    admm_options.tolerance = 1e-10;
+
+    const Result lasso = solve(x, lasso_options);
+    const Result admm = solve(x, admm_options);
+
+    const RowMatrix inputs = prepare_inputs(x, normalize);
+    EXPECT_TRUE(lasso.converged);
+    EXPECT_LE(kkt_violation(inputs, lasso.coefficients, lasso_options.tau), kTolerance + kKktSlack);
+    EXPECT_LE(admm.kkt_violation, 1e-4);
+    EXPECT_LE(relative_difference(lasso.objective, admm.objective), kObjectiveRelative)
+        << lasso.objective << " vs admm " << admm.objective;
+  }
+}
+
+TEST(SscLasso, IndependentNoiselessSubspacesDoNotMix) {
+  // 4 random subspaces of dimension 3 in R^80 (independent: their sum has dimension 12). The
+  // Lasso form of SSC is subspace-preserving when the residual of each input within its own
+  // subspace correlates less than 1/tau with every other subspace's inputs, which random
+  // subspaces in R^80 satisfy (in R^12, with principal angles near 0, they may not).
+  std::vector<int> labels;
+  const RowMatrix x = union_of_subspaces(4, 3, 15, 80, 0.0, 11, &labels);
+
+  for (const Solver solver : {Solver::kLasso, Solver::kAdmm}) {
+    const Result result = solve(x, tight(solver));
+
+    int crossing = 0;
+    for (Index j = 0; j < result.coefficients.outerSize(); ++j) {
+      for (SparseMatrix::InnerIterator it(result.coefficients, j); it; ++it) {
+        if (labels[it.row()] != labels[it.col()] && std::abs(it.value()) > kSupportThreshold) {
+          ++crossing;
+        }
+      }
+    }
+    EXPECT_EQ(crossing, 0) << solver_name(solver);
+    EXPECT_GT(result.coefficients.nonZeros(), 0);
+  }
+}
+
+TEST(SscLasso, DeterministicForFixedThreadCount) {
+  const RowMatrix x = union_of_subspaces(3, 4, 40, 20, 0.1, 5);
+  Options options = tight(Solver::kLasso);
+
+  const Result first = solve(x, options);
+  const Result second = solve(x, options);
+  options.threads = 1;
+  const Result single = solve(x, options);
+
+  EXPECT_EQ(dense(first.coefficients), dense(second.coefficients));
+  EXPECT_LE(relative_difference(first.objective, single.objective), 1e-12);
+}
+
+TEST(SscEdges, TinyProblems) {
+  RowMatrix one(1, 3);
+  one << 1, 2, 3;
+  RowMatrix two(2, 3);
+  two << 1, 0, 0, 1, 1, 0;
+  RowMatrix line(5, 1);  // d = 1: every input on the same line
+  line << 1, -2, 3, 0.5, -1;
+
+  for (const Solver solver : {Solver::kLasso, Solver::kAdmm}) {
+    const Result r1 = solve(one, tight(solver));
+    const Result r2 = solve(two, tight(solver));
+    const Result r3 = solve(line, tight(solver));
+
+    EXPECT_EQ(r1.coefficients.nonZeros(), 0);
+    EXPECT_EQ(r1.affinity.rows(), 1);
+    // Two unit vectors at 45 degrees, tau = 10: c = (1 - 1/(tau cos)) / 1 * cos ... check KKT.
+    EXPECT_LE(kkt_violation(prepare_inputs(two, Normalize::kL2), r2.coefficients, 10.0), 1e-6);
+    EXPECT_EQ(r2.coefficients.nonZeros(), 2);
+    EXPECT_LE(kkt_violation(prepare_inputs(line, Normalize::kL2), r3.coefficients, 10.0), 1e-6);
+    EXPECT_GT(r3.coefficients.nonZeros(), 0);
+    // d = 1 normalised: each input is +-1; c_i must reproduce x_i: ||c||_1 = 1 - 1/tau.
+    for (const Result* r : {&r1, &r2, &r3}) expect_valid_affinity(*r);
+  }
+}
+
+TEST(SscEdges, DuplicatesAndZeroInput) {
+  RowMatrix x = union_of_subspaces(2, 3, 10, 8, 0.05, 9);
+  x.row(5) = x.row(3);   // duplicate
+  x.row(12) = x.row(3);  // triplicate
+  x.row(7).setZero();    // all-zero input
+
+  for (const Solver solver : {Solver::kLasso, Solver::kAdmm}) {
+    const Result result = solve(x, tight(solver));
+
+    const Eigen::MatrixXd c = dense(result.coefficients);
+    EXPECT_TRUE(c.allFinite());
+    EXPECT_EQ(c.col(7).cwiseAbs().maxCoeff(), 0.0) << "zero input gets a zero code";
+    EXPECT_EQ(c.row(7).cwiseAbs().maxCoeff(), 0.0) << "zero input codes nothing";
+    EXPECT_LE(kkt_violation(prepare_inputs(x, Normalize::kL2), result.coefficients, 10.0),
+              solver == Solver::kLasso ? kTolerance + kKktSlack : 1e-5);
+    expect_valid_affinity(result);
+  }
+}
+
+TEST(SscEdges, SmallTauGivesZero) {
+  const RowMatrix x = union_of_subspaces(2, 3, 10, 8, 0.05, 2);
+  Options options = tight(Solver::kLasso);
+  options.tau = 0.99;  // tau * |x_j^T x_i| <= 1 for unit vectors: C = 0 is optimal
+
+  const Result lasso = solve(x, options);
+  options.solver = Solver::kAdmm;
+  const Result admm = solve(x, options);
+
+  EXPECT_EQ(lasso.coefficients.nonZeros(), 0);
+  EXPECT_EQ(admm.coefficients.nonZeros(), 0);
+  EXPECT_NEAR(lasso.objective, 0.99 / 2 * x.rows(), 1e-9);
+  EXPECT_EQ(lasso.kkt_violation, 0.0);
+}
+
+TEST(SscOptions, RelativeTau) {
+  const RowMatrix x = union_of_subspaces(2, 3, 10, 8, 0.05, 4);
+  const RowMatrix inputs = prepare_inputs(x, Normalize::kL2);
+  double smallest = 1e300;
+  for (Index i = 0; i < inputs.rows(); ++i) {
+    double largest = 0;
+    for (Index j = 0; j < inputs.rows(); ++j) {
+      if (j != i) largest = std::max(largest, std::abs(inputs.row(i).dot(inputs.row(j))));
+    }
+    smallest = std::min(smallest, largest);
+  }
+  Options options = tight(Solver::kLasso);
+  options.tau_mode = TauMode::kRelative;
+  options.tau = 20;
+
+  const Result result = solve(x, options);
+
+  EXPECT_NEAR(result.tau, 20 / smallest, 1e-12 * result.tau);
+  EXPECT_LE(kkt_violation(inputs, result.coefficients, result.tau), kTolerance + kKktSlack);
+  // alpha > 1: every input gets a nonzero code.
+  const Eigen::MatrixXd c = dense(result.coefficients);
+  for (Index i = 0; i < c.cols(); ++i) EXPECT_GT(c.col(i).cwiseAbs().sum(), 0) << i;
+}
+
+TEST(SscOptions, InvalidArgumentsThrow) {
+  const RowMatrix x = union_of_subspaces(2, 2, 5, 4, 0.0, 1);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto with = [](auto change) {
+    Options options;
+    options.progress = false;
+    change(options);
+    return options;
+  };
+
+  EXPECT_THROW(solve(x, with([](Options& o) { o.tau = 0; })), std::invalid_argument);
+  EXPECT_THROW(solve(x, with([](Options& o) { o.tau = -1; })), std::invalid_argument);
+  EXPECT_THROW(solve(x, with([&](Options& o) { o.tau = nan; })), std::invalid_argument);
+  EXPECT_THROW(solve(x, with([&](Options& o) { o.mu = nan; })), std::invalid_argument);
+  EXPECT_THROW(solve(x, with([](Options& o) { o.mu = 0; })), std::invalid_argument);
+  EXPECT_THROW(solve(x, with([&](Options& o) { o.tolerance = nan; })), std::invalid_argument);
+  EXPECT_THROW(solve(x, with([](Options& o) { o.max_iterations = 0; })), std::invalid_argument);
+  EXPECT_THROW(solve(x, with([](Options& o) { o.threads = -1; })), std::invalid_argument);
+  RowMatrix bad = x;
+  bad(1, 1) = nan;
+  EXPECT_THROW(solve(bad, with([](Options&) {})), std::invalid_argument);
+  EXPECT_THROW(solve(RowMatrix(0, 3), with([](Options&) {})), std::invalid_argument);
+  EXPECT_THROW(parse_solver("fista"), std::invalid_argument);
+  try {
+    solve(x, with([](Options& o) { o.tau = -1; }));
+  } catch (const std::invalid_argument& error) {
+    EXPECT_NE(std::string(error.what()).find("tau must be finite and > 0"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace sublens::ssc
