@@ -111,9 +111,10 @@ def test_factorize_reported_rmse_matches_numpy_on_the_saved_factors(sublens_json
 
 
 def test_factorize_mu_matches_the_numpy_transcription_from_the_same_seed(sublens_json, tmp_path):
-    # The C++ unit test passes identical initial factors in; here we check the CLI's MU path end to
-    # end: rank 1 has a unique optimum direction, so both reach the same objective.
-    images, layer = low_rank(30, [12, 9], 1, seed=3, zeros=0.0)
+    # The C++ unit test passes identical initial factors in and compares iterates; here we check the
+    # CLI's MU path end to end from different random starts: for positive data the rank-1 optimum is
+    # unique (the leading singular pair of the stacked blocks), so both reach the same objective.
+    images, layer = low_rank(30, [12, 9], 3, seed=3, zeros=0.0)
     np.save(tmp_path / "images.npy", images.reshape(30, 3, 4))
     np.save(tmp_path / "layer.npy", layer)
 
@@ -124,6 +125,8 @@ def test_factorize_mu_matches_the_numpy_transcription_from_the_same_seed(sublens
     F, P, O, J = numpy_mu([images.T], [layer.T], rng.random((30, 1)), [rng.random((12, 1))],
                           [rng.random((9, 1))], 2000)
     assert summary["ranks"][0]["objective_mean"] == pytest.approx(J[-1], rel=1e-6, abs=1e-12)
+    singular = np.linalg.svd(np.hstack([images, layer]), compute_uv=False)
+    assert J[-1] == pytest.approx((singular[1:] ** 2).sum(), rel=1e-6)  # Eckart-Young
 
 
 def test_hals_reaches_at_most_the_mu_objective(sublens_json, coupled, tmp_path):
@@ -135,6 +138,23 @@ def test_hals_reaches_at_most_the_mu_objective(sublens_json, coupled, tmp_path):
     hals = sublens_json("factorize", *common, "--solver", "hals", "-o", tmp_path / "hals")
 
     assert hals["ranks"][0]["objective_mean"] <= mu["ranks"][0]["objective_mean"]
+
+
+def test_block_weighting_keeps_a_huge_layer_from_drowning_the_inputs(sublens_json, tmp_path):
+    rng = np.random.default_rng(5)
+    images = rng.random((40, 16))  # full rank 16: a rank-2 fit must choose what to explain
+    layer = 1000.0 * rng.random((40, 50))
+    np.save(tmp_path / "images.npy", images.reshape(40, 4, 4))
+    np.save(tmp_path / "layer.npy", layer)
+    common = ["--inputs", tmp_path / "images.npy", "--acts", tmp_path / "layer.npy", "--ranks", 2,
+              "--seeds", 1, "--solver", "hals", "--max-iter", 200, "--no-latent"]
+
+    plain = sublens_json("factorize", *common, "-o", tmp_path / "plain")
+    weighted = sublens_json("factorize", *common, "--weight-blocks", "-o", tmp_path / "weighted")
+
+    image_rmse = [s["ranks"][0]["blocks"][0]["rmse_mean"] for s in (plain, weighted)]
+    assert weighted["weight_blocks"] and not plain["weight_blocks"]
+    assert image_rmse[1] < image_rmse[0]
 
 
 def test_negative_inputs_are_an_error_unless_shifted(sublens, sublens_json, tmp_path):
