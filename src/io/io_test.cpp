@@ -245,7 +245,14 @@ TEST_F(IoTest, NpzRejectsMembersThatAreNotNpyAndCorruptArchives) {
       "with zipfile.ZipFile(f'{d}/bad.npz', 'w') as z: z.writestr('x.npy', b'\\x93NUMPY garbage')\n"
       "np.savez(f'{d}/good.npz', a=np.arange(1000.0))\n"
       "b = bytearray(open(f'{d}/good.npz', 'rb').read()); b[500] ^= 0xff\n"
-      "open(f'{d}/crc.npz', 'wb').write(b)\n"));
+      "open(f'{d}/crc.npz', 'wb').write(b)\n"
+      "# a 10^12-element header in a member of 1 MB zeros: refused before reading the member\n"
+      "hdr = \"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }\"\n"
+      "hdr = hdr + ' ' * (117 - len(hdr)) + '\\n'\n"
+      "img = b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(hdr)) + hdr.encode() + bytes(1 << "
+      "20)\n"
+      "with zipfile.ZipFile(f'{d}/forged.npz', 'w', zipfile.ZIP_DEFLATED) as z: "
+      "z.writestr('x.npy', img)\n"));
   write_bytes("notzip.npz", "this is not a zip archive, just text");
 
   EXPECT_NE(input_error([&] { read_npz(path("text.npz")); }).find("not an .npy"),
@@ -255,6 +262,8 @@ TEST_F(IoTest, NpzRejectsMembersThatAreNotNpyAndCorruptArchives) {
   EXPECT_NE(input_error([&] { read_npz(path("notzip.npz")); }).find("not a zip"),
             std::string::npos);
   EXPECT_NE(input_error([&] { read_npz(path("crc.npz")); }).find("crc.npz"), std::string::npos);
+  EXPECT_NE(input_error([&] { read_npz(path("forged.npz")); }).find("8000000000000 bytes"),
+            std::string::npos);
   EXPECT_NE(input_error([&] { read_npz(path("missing.npz")); }).find("does not exist"),
             std::string::npos);
 }

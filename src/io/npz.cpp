@@ -25,6 +25,8 @@ using ZipFile = std::unique_ptr<zip_file_t, ZipFileClose>;
 // member claiming more is corrupt; checking this bounds what we allocate from a claimed size.
 constexpr std::uint64_t kMaxDeflateRatio = 1032;
 constexpr std::uint64_t kDeflateSlack = 1024;
+// Bytes read before the rest of a member: a whole .npy 1.0 header (length field < 64 KiB).
+constexpr std::uint64_t kHeaderProbeBytes = 65536 + 16;
 
 std::string zip_error_text(int code) {
   zip_error_t error;
@@ -85,23 +87,45 @@ std::vector<ZipMember> read_members(zip_t* archive, const std::string& name,
     out.name = member_name;
     out.full_size = stat.size;
     const std::uint64_t wanted = std::min<std::uint64_t>(stat.size, prefix_bytes);
-    out.bytes.resize(static_cast<std::size_t>(wanted));
     ZipFile file(zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0));
     if (!file) {
       throw InputError(member, "zip",
                        std::string("cannot open: ") + zip_error_strerror(zip_get_error(archive)));
     }
     std::uint64_t done = 0;
-    while (done < wanted) {
-      const zip_int64_t n = zip_fread(file.get(), out.bytes.data() + done, wanted - done);
-      if (n <= 0) {
-        throw InputError(member, "data",
-                         n < 0 ? std::string("cannot decompress: ") +
-                                     zip_error_strerror(zip_file_get_error(file.get()))
-                               : "truncated (" + std::to_string(done) + " of " +
-                                     std::to_string(wanted) + " bytes)");
+    const auto read_to = [&](std::uint64_t target) {
+      out.bytes.resize(static_cast<std::size_t>(target));
+      while (done < target) {
+        const zip_int64_t n = zip_fread(file.get(), out.bytes.data() + done, target - done);
+        if (n <= 0) {
+          throw InputError(member, "data",
+                           n < 0 ? std::string("cannot decompress: ") +
+                                       zip_error_strerror(zip_file_get_error(file.get()))
+                                 : "truncated (" + std::to_string(done) + " of " +
+                                       std::to_string(target) + " bytes)");
+        }
+        done += static_cast<std::uint64_t>(n);
       }
-      done += static_cast<std::uint64_t>(n);
+    };
+    // Read the .npy header first and check that the member holds exactly the bytes its shape
+    // needs, so a forged header or directory entry is refused before the full allocation.
+    read_to(std::min<std::uint64_t>(wanted, kHeaderProbeBytes));
+    if (wanted > kHeaderProbeBytes) {
+      NpyHeader header;
+      bool parsed = true;
+      try {
+        header = parse_npy_header(out.bytes.data(), out.bytes.size(), member);
+      } catch (const InputError&) {
+        parsed = false;  // e.g. a 2.0 header longer than the probe: parse_npy checks it later
+      }
+      if (parsed && header.data_offset + header.data_bytes != stat.size) {
+        throw InputError(
+            member, "data",
+            "shape " + shape_string(header.shape) + " x " + std::to_string(header.item_size) +
+                " bytes = " + std::to_string(header.data_bytes) + " bytes but the member holds " +
+                std::to_string(stat.size - std::min<std::uint64_t>(stat.size, header.data_offset)));
+      }
+      read_to(wanted);
     }
     if (wanted == stat.size) {
       // One more read reaches the end of the member, where libzip verifies the CRC-32.

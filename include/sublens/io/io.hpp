@@ -129,7 +129,9 @@ struct Layer {
 std::vector<Layer> load_activations(const std::filesystem::path& path,
                                     const std::vector<std::string>& only = {});
 
-// Names, dtypes and shapes without reading the data (for `sublens info` and layer selection).
+// Names, dtypes and shapes without reading the data (for `sublens info` and layer selection), for
+// .npy, .npz and .safetensors (by extension). Byte-string members of an .npz (scipy's `format`)
+// are listed as uint8.
 struct ArrayInfo {
   std::string name;
   DType dtype;
