@@ -542,7 +542,10 @@ ExtractResult extract(const ExtractOptions& options) {
         {"sublens.split", options.split}};
     for (const auto& point : result.layers) {
       std::string shape;
-      for (const auto s : point.shape) shape += (shape.empty() ? "" : ",") + std::to_string(s);
+      for (const auto s : point.shape) {
+        if (!shape.empty()) shape += ',';
+        shape += std::to_string(s);
+      }
       metadata.emplace_back("sublens.shape." + point.name, shape);
     }
     if (ext == ".npz") {

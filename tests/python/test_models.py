@@ -109,8 +109,25 @@ def test_resume_and_subsets(tmp_path, sublens_json, sublens):
     resumed = sublens_json("train", *common, "--epochs", "2", "--resume")
 
     assert first["train_images"] == 120  # 1% of 6000 images of each of 2 classes
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["epoch-0001.pt", "epoch-0002.pt"]
     assert_bad_input(again, str(run_dir), "--resume")
     assert resumed["first_epoch"] == 2 and resumed["last_epoch"] == 2
+
+
+def test_checkpoint_epochs_and_epoch_list(tiny_run, tmp_path, sublens_json):
+    run_dir, _ = tiny_run
+    init_run = tmp_path / "init"
+
+    summary = sublens_json("train", "--model", "cnn2", "--base-width", "2", "--train-fraction",
+                           "0.002", "--epochs", "3", "--checkpoint-epochs", "0,2", "--threads", "1",
+                           "--test-n", "-1", "-o", init_run)
+    acts = sublens_json("extract", "--run", run_dir, "--epoch", "1,2", "--layers", "conv1",
+                        "--n", "5", "--split", "train", "-o", tmp_path / "a.npz")
+
+    assert [os.path.basename(p) for p in summary["checkpoints"]] == [
+        "epoch-0000.pt", "epoch-0002.pt", "epoch-0003.pt"]
+    assert [os.path.basename(p) for p in acts["outputs"]] == ["a.epoch-0001.npz", "a.epoch-0002.npz"]
+    assert np.load(tmp_path / "a.epoch-0001.npz")["conv1"].shape == (5, 4 * 24 * 24)
 
 
 def test_bad_inputs(tiny_run, tmp_path, sublens):
@@ -199,3 +216,36 @@ def test_torchscript_capture_matches_python_hooks(tmp_path, sublens, sublens_jso
     for name in LAYERS:
         np.testing.assert_allclose(arrays[name], hooks[name], rtol=1e-5, atol=1e-5, err_msg=name)
     assert_bad_input(missing, "layer9", "layer1.0.conv1", outputs=[tmp_path / "x.safetensors"])
+
+
+def test_cifar_and_npy_datasets(tmp_path, sublens_json):
+    rng = np.random.default_rng(0)
+    cifar = tmp_path / "cifar-10-batches-bin"
+    cifar.mkdir()
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        records = np.zeros((4, 3073), np.uint8)
+        records[:, 0] = [0, 1, 2, 9]
+        records[:, 1:] = rng.integers(0, 256, (4, 3072))
+        records.tofile(cifar / name)
+    npy = tmp_path / "npy"
+    npy.mkdir()
+    np.save(npy / "train_images.npy", rng.random((30, 20, 20)).astype(np.float32))
+    np.save(npy / "train_labels.npy", np.arange(30) % 3)
+    np.save(npy / "test_images.npy", rng.random((6, 20, 20)).astype(np.float32))
+    np.save(npy / "test_labels.npy", np.arange(6) % 3)
+
+    cifar_run = sublens_json("train", "--model", "resnet20", "--base-width", "2", "--dataset",
+                             "cifar10", "--data-dir", tmp_path, "--epochs", "1", "--threads", "1",
+                             "-o", tmp_path / "cifar_run")
+    npy_run = sublens_json("train", "--model", "vgg11", "--base-width", "2", "--dataset", "npy",
+                           "--data-dir", npy, "--epochs", "1", "--threads", "1",
+                           "-o", tmp_path / "npy_run")
+    acts = sublens_json("extract", "--run", tmp_path / "npy_run", "--layers", "stage1.conv1",
+                        "logits", "-o", tmp_path / "npy.npz")
+
+    assert cifar_run["train_images"] == 20
+    config = json.load(open(tmp_path / "cifar_run" / "config.json"))
+    assert config["model"]["in_channels"] == 3 and config["model"]["height"] == 32
+    assert npy_run["train_images"] == 30
+    archive = np.load(tmp_path / "npy.npz")
+    assert archive["stage1.conv1"].shape == (6, 2 * 20 * 20) and archive["logits"].shape == (6, 3)
