@@ -75,6 +75,7 @@ def main():
     parser.add_argument("--linear-d", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-linear", action="store_true")
+    parser.add_argument("--skip-graphs", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     parser.add_argument("--out", default="bench/results/similarity.md")
     args = parser.parse_args()
@@ -86,45 +87,46 @@ def main():
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs "
              f"(shared with other jobs while measured), numpy {np.__version__}.", ""]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = os.path.join(tmp, "graphs")
-        os.mkdir(folder)
-        graphs = []
-        for g in range(args.graphs):
-            w = ssc_like_graph(rng, args.n, args.per_row)
-            sp.save_npz(os.path.join(folder, f"layer{g}.npz"), w)
-            graphs.append(w)
-        nnz = statistics.mean(w.nnz for w in graphs)
-        pairs = args.graphs * (args.graphs + 1) // 2
-        walls = []
-        for _ in range(args.repeats):
-            wall, out = run([args.sublens, "--quiet", "cka-matrix", folder, "--kind", "graph",
-                             "-o", os.path.join(tmp, "m.npy")])
-            walls.append(wall)
-        sublens_wall = statistics.median(walls)
-        matrix = np.load(os.path.join(tmp, "m.npy"))
-        dense_times, errors = [], []
-        for p in range(args.dense_pairs):
-            i, j = p % args.graphs, (p + 1) % args.graphs
-            kx, ky = graphs[i].toarray(), graphs[j].toarray()
-            start = time.perf_counter()
-            value = numpy_cka(kx, ky)
-            dense_times.append(time.perf_counter() - start)
-            errors.append(abs(value - matrix[i, j]))
-            del kx, ky
-        dense_pair = statistics.median(dense_times)
-        dense_total = dense_pair * pairs
-        lines += ["## All-pairs SSC-CKA (sparse O(nnz) identity vs dense NumPy)", "",
-                  f"{args.graphs} graphs, N = {args.n}, mean nnz = {nnz:.0f} per graph; "
-                  f"{pairs} CKA values (pairs incl. diagonal).", "",
-                  "| | time (s) |", "|---|---|",
-                  f"| `sublens cka-matrix` (whole command: reading {args.graphs} .npz, stats, all pairs; median of {args.repeats}) | {sublens_wall:.3f} |",
-                  f"| dense NumPy CKA, one pair (median of {args.dense_pairs}; Grams already dense in memory) | {dense_pair:.3f} |",
-                  f"| dense NumPy CKA, all {pairs} pairs (one pair x {pairs}) | {dense_total:.1f} |",
-                  f"| **speed-up** | **{dense_total / sublens_wall:.0f}x** |", "",
-                  f"Max |sublens - NumPy| over the checked pairs: {max(errors):.2e}. "
-                  f"The dense path also needs {args.n * args.n * 8 / 2**30:.2f} GiB per Gram; "
-                  f"all {args.graphs} would need {args.graphs * args.n * args.n * 8 / 2**30:.0f} GiB.", ""]
-        print("\n".join(lines[-12:]), flush=True)
+        if not args.skip_graphs:
+            folder = os.path.join(tmp, "graphs")
+            os.mkdir(folder)
+            graphs = []
+            for g in range(args.graphs):
+                w = ssc_like_graph(rng, args.n, args.per_row)
+                sp.save_npz(os.path.join(folder, f"layer{g}.npz"), w)
+                graphs.append(w)
+            nnz = statistics.mean(w.nnz for w in graphs)
+            pairs = args.graphs * (args.graphs + 1) // 2
+            walls = []
+            for _ in range(args.repeats):
+                wall, out = run([args.sublens, "--quiet", "cka-matrix", folder, "--kind", "graph",
+                                 "-o", os.path.join(tmp, "m.npy")])
+                walls.append(wall)
+            sublens_wall = statistics.median(walls)
+            matrix = np.load(os.path.join(tmp, "m.npy"))
+            dense_times, errors = [], []
+            for p in range(args.dense_pairs):
+                i, j = p % args.graphs, (p + 1) % args.graphs
+                kx, ky = graphs[i].toarray(), graphs[j].toarray()
+                start = time.perf_counter()
+                value = numpy_cka(kx, ky)
+                dense_times.append(time.perf_counter() - start)
+                errors.append(abs(value - matrix[i, j]))
+                del kx, ky
+            dense_pair = statistics.median(dense_times)
+            dense_total = dense_pair * pairs
+            lines += ["## All-pairs SSC-CKA (sparse O(nnz) identity vs dense NumPy)", "",
+                      f"{args.graphs} graphs, N = {args.n}, mean nnz = {nnz:.0f} per graph; "
+                      f"{pairs} CKA values (pairs incl. diagonal).", "",
+                      "| | time (s) |", "|---|---|",
+                      f"| `sublens cka-matrix` (whole command: reading {args.graphs} .npz, stats, all pairs; median of {args.repeats}) | {sublens_wall:.3f} |",
+                      f"| dense NumPy CKA, one pair (median of {args.dense_pairs}; Grams already dense in memory) | {dense_pair:.3f} |",
+                      f"| dense NumPy CKA, all {pairs} pairs (one pair x {pairs}) | {dense_total:.1f} |",
+                      f"| **speed-up** | **{dense_total / sublens_wall:.0f}x** |", "",
+                      f"Max |sublens - NumPy| over the checked pairs: {max(errors):.2e}. "
+                      f"The dense path also needs {args.n * args.n * 8 / 2**30:.2f} GiB per Gram; "
+                      f"all {args.graphs} would need {args.graphs * args.n * args.n * 8 / 2**30:.0f} GiB.", ""]
+            print("\n".join(lines[-12:]), flush=True)
 
         if not args.skip_linear:
             n, d = args.linear_n, args.linear_d

@@ -1,7 +1,6 @@
 // Spectral embedding, k-means and spectral clustering: see include/sublens/graph/spectral.hpp.
 #include "sublens/graph/spectral.hpp"
 
-#include <Spectra/MatOp/SparseSymMatProd.h>
 #include <Spectra/SymEigsSolver.h>
 
 #include <Eigen/Eigenvalues>
@@ -18,6 +17,32 @@
 
 namespace sublens::graph {
 namespace {
+
+// y = A x for a full (both triangles stored) symmetric CSR matrix, rows in parallel: each y_i is
+// one row's dot product, so the result does not depend on the thread count. (Spectra's
+// SparseSymMatProd reads one triangle and scatters into y, which cannot be split over rows.)
+class FullSymmetricProduct {
+ public:
+  using Scalar = double;
+  explicit FullSymmetricProduct(const SparseMatrix& matrix) : matrix_(matrix) {}
+  Index rows() const { return matrix_.rows(); }
+  Index cols() const { return matrix_.cols(); }
+  void perform_op(const double* x, double* y) const {
+    const auto* outer = matrix_.outerIndexPtr();
+    const auto* inner = matrix_.innerIndexPtr();
+    const double* value = matrix_.valuePtr();
+    const Index n = matrix_.rows();
+#pragma omp parallel for schedule(static, 1024)
+    for (Index i = 0; i < n; ++i) {
+      double sum = 0.0;
+      for (auto p = outer[i]; p < outer[i + 1]; ++p) sum += value[p] * x[inner[p]];
+      y[i] = sum;
+    }
+  }
+
+ private:
+  const SparseMatrix& matrix_;
+};
 
 // Flips each column so that its largest-magnitude entry is positive.
 void fix_signs(Matrix* vectors) {
@@ -102,7 +127,7 @@ EmbeddingResult spectral_embedding(const SparseMatrix& affinity, const Embedding
     result.solver = "dense";
     result.converged = solver.info() == Eigen::Success;
   } else {
-    using Op = Spectra::SparseSymMatProd<double, Eigen::Lower, Eigen::RowMajor, std::int32_t>;
+    using Op = FullSymmetricProduct;
     Op product(op);
     const Index ncv = std::min(m, std::max(2 * k + 1, 2 * k + 20));
     // The Lanczos vectors' dense updates are n x ncv GEMVs: memory-bound, and OpenBLAS threads

@@ -223,6 +223,25 @@ TEST(CkaTest, RejectsAsymmetricAndTooSmall) {
   EXPECT_THROW(parse_estimator("debiased"), std::invalid_argument);
 }
 
+TEST(CkaTest, UncompressedSparseInputGivesTheSameCka) {
+  std::mt19937_64 rng(4);
+  const Matrix k = random_symmetric(25, 0.3, rng);
+  const Matrix l = random_symmetric(25, 0.3, rng);
+  SparseMatrix uncompressed(25, 25);
+  uncompressed.reserve(Eigen::VectorXi::Constant(25, 30));  // leaves gaps between rows
+  for (Index i = 0; i < 25; ++i) {
+    for (Index j = 0; j < 25; ++j) {
+      if (k(i, j) != 0.0) uncompressed.insert(i, j) = k(i, j);
+    }
+  }
+  ASSERT_FALSE(uncompressed.isCompressed());
+
+  const double expected = graph_cka(to_sparse(k), to_sparse(l)).cka;
+
+  EXPECT_NEAR(graph_cka(uncompressed, to_sparse(l)).cka, expected, kTol);
+  EXPECT_NEAR(frobenius_inner(uncompressed, to_sparse(l)), (k.array() * l.array()).sum(), kTol);
+}
+
 TEST(CkaTest, EmptyGraphGivesUndefinedCka) {
   std::mt19937_64 rng(2);
   const Matrix k = random_symmetric(10, 0.3, rng);

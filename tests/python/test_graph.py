@@ -205,3 +205,20 @@ def test_bad_inputs(sublens, planted, tmp_path):
                              tmp_path / "labels.npy"), "index = 999")
     assert_bad_input(sublens("cluster", tmp_path / "w.npz", "-k", "3", "-o", tmp_path / "missing" / "c.npy"),
                      "-o")
+
+
+def test_cluster_agrees_with_sklearn_kmeans_on_the_same_embedding(sublens_json, tmp_path):
+    from sklearn.cluster import KMeans
+    rng = np.random.default_rng(6)
+    w, truth = planted_graph(rng, blocks=5, size=30, p_in=0.3, p_out=0.02)
+    sp.save_npz(tmp_path / "w.npz", w)
+    d = np.asarray(w.sum(1)).ravel() ** -0.5
+    _, vectors = sla.eigsh(sp.diags(d) @ w @ sp.diags(d), k=5, which="LA", tol=1e-12)
+    rows = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    reference = KMeans(n_clusters=5, n_init=20, random_state=0).fit_predict(rows)
+
+    sublens_json("cluster", tmp_path / "w.npz", "-k", "5", "-o", tmp_path / "c.npy")
+    found = np.load(tmp_path / "c.npy")
+
+    assert adjusted_rand_score(reference, found) == pytest.approx(1.0)
+    assert adjusted_rand_score(truth, found) > 0.9
