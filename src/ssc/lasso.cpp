@@ -46,7 +46,6 @@ struct ColumnState {
   Vector coef;               // coefficients on the working set
   Vector target;             // b_W = X_W^T x_i
   Eigen::MatrixXd hessian;   // G_WW = X_W^T X_W
-  std::vector<Index> added;  // indices to add before the next solve
   bool done = false;
   bool converged = false;
   double violation = 0.0;       // largest optimality-condition violation of the current c
@@ -54,46 +53,82 @@ struct ColumnState {
   int rounds = 0;
 };
 
-// The exact solution for the current sign pattern of `coef`: solves G_SS c_S = b_S - lambda s_S
-// and accepts it if the signs agree and the conditions hold on the rest of the working set.
-bool exact_solve(const Eigen::MatrixXd& hessian, const Vector& target,
-                                           double lambda, double tolerance, Vector& coef) {
+// Objective of the working-set Lasso, 1/2 c^T H c - q^T c + lambda ||c||_1.
+double working_objective(const Eigen::MatrixXd& hessian, const Vector& target, double lambda,
+                         const Vector& coef) {
+  return 0.5 * coef.dot(hessian * coef) - target.dot(coef) + lambda * coef.lpNorm<1>();
+}
+
+enum class StepOutcome { kOptimal, kMoved, kFailed };
+
+// One active-set (orthant) step from `coef`, the exact finish of the coordinate descent:
+// x = argmin over the orthant of the current signs, i.e. G_SS x = b_S - lambda s_S. If x keeps
+// the signs and the conditions hold on the rest of the working set, x is the exact optimum
+// (kOptimal). Otherwise move towards x: to x itself when the signs agree, else to the first
+// point where a coefficient reaches zero (that coefficient leaves the support). Along this
+// segment the objective is a convex quadratic falling towards x, so it never increases
+// (kMoved); coordinate descent then brings in new coordinates. kFailed: G_SS is (nearly)
+// singular (duplicate or collinear inputs on the support); coordinate descent continues alone.
+StepOutcome active_set_step(const Eigen::MatrixXd& hessian, const Vector& target, double lambda,
+                            double tolerance, Vector& coef) {
   std::vector<Index> support;
   for (Index k = 0; k < coef.size(); ++k) {
     if (coef[k] != 0.0) support.push_back(k);
   }
-  if (support.empty()) return false;
+  if (support.empty()) return StepOutcome::kFailed;
   const Index s = static_cast<Index>(support.size());
   Eigen::MatrixXd h(s, s);
   Vector rhs(s);
+  Vector current(s);
   for (Index a = 0; a < s; ++a) {
-    rhs[a] = target[support[a]] - lambda * (coef[support[a]] > 0 ? 1.0 : -1.0);
+    current[a] = coef[support[a]];
+    rhs[a] = target[support[a]] - lambda * (current[a] > 0 ? 1.0 : -1.0);
     for (Index c = 0; c < s; ++c) h(a, c) = hessian(support[a], support[c]);
   }
   const Eigen::LLT<Eigen::MatrixXd> llt(h);
-  if (llt.info() != Eigen::Success) return false;
+  if (llt.info() != Eigen::Success) return StepOutcome::kFailed;
   const Vector solution = llt.solve(rhs);
-  if (!solution.allFinite() || (h * solution - rhs).norm() > 1e-10 * (1.0 + rhs.norm())) {
-    return false;  // (nearly) singular G_SS: duplicates or collinear inputs on the support
-  }
-  Vector candidate = Vector::Zero(coef.size());
+  // (No residual test: on an ill-conditioned G_SS the step may be inexact, but it is only taken
+  // when it lowers the objective, below, and optimality is always checked against all N.)
+  if (!solution.allFinite()) return StepOutcome::kFailed;
+  // Largest step t in (0, 1] that keeps every sign.
+  double step = 1.0;
+  Index leaving = -1;
   for (Index a = 0; a < s; ++a) {
-    const double sign = coef[support[a]] > 0 ? 1.0 : -1.0;
-    if (solution[a] * sign <= 0) return false;
-    candidate[support[a]] = solution[a];
+    if (solution[a] * current[a] <= 0) {
+      const double t = current[a] / (current[a] - solution[a]);
+      if (t < step) {
+        step = t;
+        leaving = a;
+      }
+    }
   }
-  const Vector gradient = hessian * candidate - target;
-  for (Index k = 0; k < coef.size(); ++k) {
-    if (candidate[k] == 0.0 && std::abs(gradient[k]) > lambda * (1.0 + tolerance)) return false;
+  Vector candidate = coef;
+  for (Index a = 0; a < s; ++a) {
+    double value = current[a] + step * (solution[a] - current[a]);
+    if (a == leaving || value * current[a] <= 0) value = 0.0;  // reached zero (or rounding)
+    candidate[support[a]] = value;
+  }
+  if (working_objective(hessian, target, lambda, candidate) >
+      working_objective(hessian, target, lambda, coef)) {
+    return StepOutcome::kFailed;  // rounding on an ill-conditioned G_SS: keep the CD iterate
   }
   coef = candidate;
-  return true;
+  if (leaving >= 0) return StepOutcome::kMoved;
+  const Vector gradient = hessian * candidate - target;
+  for (Index k = 0; k < coef.size(); ++k) {
+    if (candidate[k] == 0.0 && std::abs(gradient[k]) > lambda * (1.0 + tolerance)) {
+      return StepOutcome::kMoved;
+    }
+  }
+  return StepOutcome::kOptimal;
 }
 
-// Solves the Lasso restricted to the working set, warm-started from `coef`.
-void solve_working_set(const Eigen::MatrixXd& hessian,
-                                                 const Vector& target, double lambda, double scale,
-                                                 double tolerance, Vector& coef) {
+// Solves the Lasso restricted to the working set, warm-started from `coef`: coordinate descent
+// (cheap, finds the signs) interleaved with active-set steps (exact, and fast where coordinate
+// descent crawls: ill-conditioned, nearly dense problems).
+void solve_working_set(const Eigen::MatrixXd& hessian, const Vector& target, double lambda,
+                       double scale, double tolerance, Vector& coef) {
   const Index k = coef.size();
   Vector gradient = hessian * coef - target;
   const double stop = kDescentTolerance * std::max(scale, 1e-300);
@@ -112,11 +147,9 @@ void solve_working_set(const Eigen::MatrixXd& hessian,
     }
     if (largest_move <= stop) return;
     if (sweep % kSweepsBeforeExact == 0) {
-      Vector trial = coef;
-      if (exact_solve(hessian, target, lambda, 0.1 * tolerance, trial)) {
-        coef = trial;
-        return;
-      }
+      const StepOutcome outcome = active_set_step(hessian, target, lambda, 0.1 * tolerance, coef);
+      if (outcome == StepOutcome::kOptimal) return;
+      if (outcome == StepOutcome::kMoved) gradient.noalias() = hessian * coef - target;
     }
   }
 }
