@@ -1,0 +1,176 @@
+// Bindings of sublens/similarity: CKA between graphs (kernels) and between activation matrices.
+#include <utility>
+
+#include "common.hpp"
+#include "sublens/similarity/cka.hpp"
+
+namespace sublens::python {
+
+namespace {
+
+namespace sim = sublens::similarity;
+
+sim::LinearCkaMethod parse_linear_method(const std::string& name) {
+  if (name == "auto") return sim::LinearCkaMethod::kAuto;
+  if (name == "feature") return sim::LinearCkaMethod::kFeature;
+  if (name == "gram") return sim::LinearCkaMethod::kGram;
+  throw std::invalid_argument("cka: method must be auto, feature or gram (got " + name + ")");
+}
+
+// "auto": graph when either argument is a scipy.sparse matrix, else linear.
+std::string resolve_kind(const std::string& kind, const py::object& a, const py::object& b) {
+  if (kind != "auto" && kind != "graph" && kind != "linear" && kind != "rbf") {
+    throw std::invalid_argument("cka: kind must be auto, graph, linear or rbf (got " + kind + ")");
+  }
+  if (kind != "auto") return kind;
+  return is_scipy_sparse(a) || is_scipy_sparse(b) ? "graph" : "linear";
+}
+
+py::object cka_result(const sim::CkaResult& result) {
+  py::dict values;
+  values["cka"] = result.cka;
+  values["defined"] = result.defined;
+  values["hsic_kl"] = result.hsic_kl;
+  values["hsic_kk"] = result.hsic_kk;
+  values["hsic_ll"] = result.hsic_ll;
+  values["estimator"] = sim::to_string(result.estimator);
+  values["method"] = result.method;
+  values["n"] = result.n;
+  values["seconds"] = result.seconds;
+  return make_result("CkaResult", values);
+}
+
+// A list/tuple of items or a dict {name: item} -> the items (names are not needed here).
+std::vector<py::object> items_of(const py::object& obj) {
+  std::vector<py::object> items;
+  if (obj.is_none()) return items;
+  if (py::isinstance<py::dict>(obj)) {
+    for (const auto& item : obj.cast<py::dict>()) {
+      items.push_back(py::reinterpret_borrow<py::object>(item.second));
+    }
+  } else {
+    for (const auto& item : obj) items.push_back(py::reinterpret_borrow<py::object>(item));
+  }
+  return items;
+}
+
+}  // namespace
+
+void bind_similarity(py::module_& m) {
+  m.def(
+      "cka",
+      [](const py::object& a, const py::object& b, const std::string& kind_name,
+         const std::string& estimator, const std::string& method) {
+        const std::string kind = resolve_kind(kind_name, a, b);
+        const auto hsic = sim::parse_estimator(estimator);
+        sim::CkaResult result;
+        if (kind == "graph") {
+          const bool sparse = is_scipy_sparse(a) || is_scipy_sparse(b);
+          if (sparse) {
+            const SparseMatrix k = to_sparse(a, "cka: K");
+            const SparseMatrix l = to_sparse(b, "cka: L");
+            py::gil_scoped_release release;
+            result = sim::graph_cka(k, l, {.estimator = hsic});
+          } else {
+            const Matrix k = to_row_matrix(a, "cka: K", false);
+            const Matrix l = to_row_matrix(b, "cka: L", false);
+            py::gil_scoped_release release;
+            result = sim::graph_cka(k, l, {.estimator = hsic});
+          }
+        } else {
+          RowMatrix x_storage;
+          RowMatrix y_storage;
+          const auto x = row_matrix_view(a, "cka: X", x_storage);
+          const auto y = row_matrix_view(b, "cka: Y", y_storage);
+          if (kind == "linear") {
+            sim::LinearCkaOptions options;
+            options.estimator = hsic;
+            options.method = parse_linear_method(method);
+            py::gil_scoped_release release;
+            result = sim::linear_cka(x, y, options);
+          } else {
+            py::gil_scoped_release release;
+            result = sim::rbf_cka(x, y, {.estimator = hsic});
+          }
+        }
+        return cka_result(result);
+      },
+      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("kind") = "auto",
+      py::arg("estimator") = "biased", py::arg("method") = "auto", R"doc(
+Centered kernel alignment (Kornblith et al. 2019):
+
+    CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)),  HSIC_0 = tr(K H L H) / (N - 1)^2
+
+kind: "graph" (a, b are N x N kernels: scipy.sparse affinities in O(nnz), or dense arrays),
+"linear" (a, b are activations N x dx, N x dy; K = X X^T), "rbf" (median-distance RBF kernel),
+"auto" (graph for scipy.sparse inputs, else linear). estimator: "biased" or "unbiased" (Song et
+al. 2012). method (linear only): "auto", "feature" or "gram". C-contiguous float64 activations
+are used without copying. Returns CkaResult(cka, defined, hsic_kl, hsic_kk, hsic_ll, estimator,
+method, n, seconds).
+
+Example:
+    >>> sublens.cka(r1.affinity, r2.affinity).cka
+    >>> sublens.cka(acts_a, acts_b, kind="linear", estimator="unbiased").cka
+)doc");
+
+  m.def(
+      "cka_matrix",
+      [](const py::object& a, const py::object& b, const std::string& kind_name,
+         const std::string& estimator) {
+        const auto a_items = items_of(a);
+        const auto b_items = items_of(b);
+        if (a_items.empty()) throw std::invalid_argument("cka_matrix: a is empty");
+        const std::string kind = resolve_kind(kind_name, a_items.front(), a_items.front());
+        const auto hsic = sim::parse_estimator(estimator);
+        Matrix matrix;
+        if (kind == "graph") {
+          std::vector<SparseMatrix> graphs_a;
+          std::vector<SparseMatrix> graphs_b;
+          for (std::size_t i = 0; i < a_items.size(); ++i) {
+            graphs_a.push_back(to_sparse(a_items[i], "cka_matrix: a[" + std::to_string(i) + "]"));
+          }
+          for (std::size_t i = 0; i < b_items.size(); ++i) {
+            graphs_b.push_back(to_sparse(b_items[i], "cka_matrix: b[" + std::to_string(i) + "]"));
+          }
+          std::vector<const SparseMatrix*> pa;
+          std::vector<const SparseMatrix*> pb;
+          for (const auto& g : graphs_a) pa.push_back(&g);
+          for (const auto& g : graphs_b) pb.push_back(&g);
+          py::gil_scoped_release release;
+          matrix = sim::graph_cka_matrix(pa, pb, {.estimator = hsic});
+        } else {
+          std::vector<RowMatrix> layers_a;
+          std::vector<RowMatrix> layers_b;
+          for (std::size_t i = 0; i < a_items.size(); ++i) {
+            layers_a.push_back(
+                to_row_matrix(a_items[i], "cka_matrix: a[" + std::to_string(i) + "]"));
+          }
+          for (std::size_t i = 0; i < b_items.size(); ++i) {
+            layers_b.push_back(
+                to_row_matrix(b_items[i], "cka_matrix: b[" + std::to_string(i) + "]"));
+          }
+          std::vector<const RowMatrix*> pa;
+          std::vector<const RowMatrix*> pb;
+          for (const auto& x : layers_a) pa.push_back(&x);
+          for (const auto& x : layers_b) pb.push_back(&x);
+          sim::LinearCkaOptions options;
+          options.estimator = hsic;
+          const auto activation_kernel =
+              kind == "rbf" ? sim::ActivationKernel::kRbf : sim::ActivationKernel::kLinear;
+          py::gil_scoped_release release;
+          matrix = sim::activation_cka_matrix(pa, pb, activation_kernel, options);
+        }
+        return from_matrix(std::move(matrix));
+      },
+      py::arg("a"), py::arg("b") = py::none(), py::kw_only(), py::arg("kind") = "auto",
+      py::arg("estimator") = "biased", R"doc(
+CKA between every item of `a` and every item of `b` (|a| x |b| ndarray), or the symmetric matrix
+of `a` with itself when b is None. Items are graphs (scipy.sparse, kind "graph") or activation
+matrices (kind "linear" or "rbf"), given as a list or a dict {name: item} (dict order).
+
+Example:
+    >>> heat = sublens.cka_matrix([r.affinity for r in results])   # layers x layers
+)doc");
+}
+
+}  // namespace sublens::python

@@ -1,0 +1,78 @@
+"""sublens: explain neural networks through the sparse-subspace graphs of their activations.
+
+The analysis functions are C++ (pybind11) and take numpy arrays (float32 or float64, C or Fortran
+order), CPU torch tensors and scipy.sparse matrices; they return numpy arrays,
+``scipy.sparse.csr_matrix`` and result objects (attribute access, ``repr``, ``to_dict()``).
+The GIL is released while they compute; bad arguments raise ``ValueError``.
+
+Example::
+
+    import numpy as np, sublens
+    x = np.random.default_rng(0).standard_normal((200, 32))
+    r = sublens.ssc(x, tau=10)                # SscResult: r.affinity is a csr_matrix
+    q = sublens.modularity(r.affinity, labels).modularity
+
+``sublens.torch`` (activation capture with forward hooks) and ``sublens.plot`` (matplotlib
+figures) are imported on first use, so ``import sublens`` loads neither torch nor matplotlib.
+"""
+
+from ._sublens import (  # noqa: F401
+    Result,
+    cka,
+    cka_matrix,
+    coupled_nmf,
+    detect_communities,
+    list_arrays,
+    load_activations,
+    modularity,
+    neighbors,
+    read_npy,
+    read_npz,
+    read_safetensors,
+    read_sparse_npz,
+    singular_spectrum,
+    spectral_clustering,
+    spectral_embedding,
+    ssc,
+    ssc_labels,
+    write_npy,
+    write_npz,
+    write_safetensors,
+    write_sparse_npz,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Result",
+    "cka",
+    "cka_matrix",
+    "coupled_nmf",
+    "detect_communities",
+    "list_arrays",
+    "load_activations",
+    "modularity",
+    "neighbors",
+    "read_npy",
+    "read_npz",
+    "read_safetensors",
+    "read_sparse_npz",
+    "singular_spectrum",
+    "spectral_clustering",
+    "spectral_embedding",
+    "ssc",
+    "ssc_labels",
+    "write_npy",
+    "write_npz",
+    "write_safetensors",
+    "write_sparse_npz",
+]
+
+
+def __getattr__(name):
+    # Lazy submodules: `sublens.torch` imports torch, `sublens.plot` imports matplotlib.
+    if name in ("torch", "plot"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'sublens' has no attribute '{name}'")
