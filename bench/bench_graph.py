@@ -11,11 +11,9 @@ Usage: /usr/bin/python3 bench/bench_graph.py [--sublens build/bin/sublens] [--n 
 Writes bench/results/graph.md (or --out).
 """
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,31 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
-
-def run(cmd):
-    start = time.perf_counter()
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(map(str, cmd))} failed: {proc.stderr}")
-    return wall, [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
-
-
-def ssc_like_graph(rng, n, per_row, classes=10):
-    labels = rng.integers(0, classes, n)
-    rows = np.repeat(np.arange(n), per_row)
-    same = rng.random(n * per_row) < 0.8
-    order = np.argsort(labels, kind="stable")
-    counts = np.bincount(labels, minlength=classes)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    cols = rng.integers(0, n, n * per_row)
-    c = labels[rows[same]]
-    cols[same] = order[starts[c] + (rng.random(same.sum()) * counts[c]).astype(np.int64)]
-    keep = rows != cols
-    w = sp.csr_matrix((rng.random(keep.sum()), (rows[keep], cols[keep])), shape=(n, n))
-    w = (w + w.T).tocsr()
-    w.sum_duplicates()
-    return w, labels.astype(np.int64)
+from _common import run, ssc_like_graph
 
 
 def timed(fn, repeats):

@@ -11,11 +11,9 @@ Usage: /usr/bin/python3 bench/bench_similarity.py [--sublens build/bin/sublens] 
 Writes bench/results/similarity.md (or --out).
 """
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,32 +21,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-
-def run(cmd):
-    start = time.perf_counter()
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(map(str, cmd))} failed: {proc.stderr}")
-    return wall, [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
-
-
-def ssc_like_graph(rng, n, per_row, classes=10):
-    """Symmetric, zero diagonal, ~2*per_row non-zeros per row, mostly within planted classes."""
-    labels = rng.integers(0, classes, n)
-    rows = np.repeat(np.arange(n), per_row)
-    same = rng.random(n * per_row) < 0.8
-    order = np.argsort(labels, kind="stable")
-    counts = np.bincount(labels, minlength=classes)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    cols = rng.integers(0, n, n * per_row)
-    c = labels[rows[same]]
-    cols[same] = order[starts[c] + (rng.random(same.sum()) * counts[c]).astype(np.int64)]
-    keep = rows != cols
-    w = sp.csr_matrix((rng.random(keep.sum()), (rows[keep], cols[keep])), shape=(n, n))
-    w = (w + w.T).tocsr()
-    w.sum_duplicates()
-    return w
+from _common import run, ssc_like_graph
 
 
 def numpy_cka(gram_x, gram_y):  # Kornblith et al. 2019, cka.py (biased)
@@ -92,7 +65,7 @@ def main():
             os.mkdir(folder)
             graphs = []
             for g in range(args.graphs):
-                w = ssc_like_graph(rng, args.n, args.per_row)
+                w, _ = ssc_like_graph(rng, args.n, args.per_row)
                 sp.save_npz(os.path.join(folder, f"layer{g}.npz"), w)
                 graphs.append(w)
             nnz = statistics.mean(w.nnz for w in graphs)

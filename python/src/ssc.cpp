@@ -15,26 +15,13 @@ void bind_ssc(py::module_& m) {
          const std::string& normalize, int threads, bool progress) {
         ssc::Options options;
         options.tau = tau;
-        if (tau_mode == "absolute") {
-          options.tau_mode = ssc::TauMode::kAbsolute;
-        } else if (tau_mode == "relative") {
-          options.tau_mode = ssc::TauMode::kRelative;
-        } else {
-          throw std::invalid_argument("ssc: tau_mode must be absolute or relative (got " +
-                                      tau_mode + ")");
-        }
+        options.tau_mode = ssc::parse_tau_mode(tau_mode, "tau_mode");
         options.mu = mu;
         options.adaptive_mu = adaptive_mu;
         options.solver = ssc::parse_solver(solver);
         options.max_iterations = max_iterations;
         options.tolerance = tolerance;
-        if (normalize == "l2") {
-          options.normalize = ssc::Normalize::kL2;
-        } else if (normalize == "none") {
-          options.normalize = ssc::Normalize::kNone;
-        } else {
-          throw std::invalid_argument("ssc: normalize must be l2 or none (got " + normalize + ")");
-        }
+        options.normalize = ssc::parse_normalize(normalize, "normalize");
         options.threads = threads;
         options.progress = progress;
         options.validate();

@@ -22,17 +22,6 @@ struct CkaCommandOptions {
   std::string method = "auto";   // linear: auto | feature | gram
 };
 
-bool is_sparse_npz(const std::string& path) {
-  if (fs::path(path).extension() != ".npz") return false;
-  bool indptr = false, indices = false, data = false;
-  for (const auto& array : io::list_arrays(path)) {
-    indptr |= array.name == "indptr";
-    indices |= array.name == "indices";
-    data |= array.name == "data";
-  }
-  return indptr && indices && data;
-}
-
 RowMatrix load_layer(const std::string& path, const std::string& layer, const std::string& option) {
   std::vector<io::Layer> layers =
       io::load_activations(path, layer.empty() ? std::vector<std::string>{} : std::vector{layer});
@@ -82,6 +71,15 @@ nlohmann::json cka_command(const CkaCommandOptions& command) {
   if (kind != "graph" && kind != "linear" && kind != "rbf") {
     throw std::invalid_argument("cka: --kind must be auto, graph, linear or rbf (got '" +
                                 command.kind + "')");
+  }
+  // Options that do not apply to the chosen kind are an error rather than silently ignored.
+  if (kind == "graph" && (!command.layer_a.empty() || !command.layer_b.empty())) {
+    throw std::invalid_argument(
+        "cka: --layer-a/--layer-b choose activation layers; they do not apply to --kind graph");
+  }
+  if (kind != "linear" && command.method != "auto") {
+    throw std::invalid_argument("cka: --method applies to --kind linear only (--kind is " + kind +
+                                ")");
   }
   similarity::CkaResult result;
   if (kind == "graph") {

@@ -30,17 +30,6 @@ struct CkaMatrixCommandOptions {
   std::string csv;
 };
 
-bool is_sparse_npz(const fs::path& path) {
-  if (path.extension() != ".npz") return false;
-  bool indptr = false, indices = false, data = false;
-  for (const auto& array : io::list_arrays(path)) {
-    indptr |= array.name == "indptr";
-    indices |= array.name == "indices";
-    data |= array.name == "data";
-  }
-  return indptr && indices && data;
-}
-
 // "block2" < "block10".
 bool natural_less(const std::string& x, const std::string& y) {
   std::size_t i = 0, j = 0;
@@ -70,12 +59,10 @@ struct Source {
   std::vector<std::string> names;
   std::vector<SparseMatrix> graphs;
   std::vector<RowMatrix> activations;
-  bool is_graph = false;
 };
 
 Source load_source(const std::string& path, bool graph, const std::vector<std::string>& layers) {
   Source source;
-  source.is_graph = graph;
   if (graph) {
     std::vector<fs::path> files;
     if (fs::is_directory(path)) {
@@ -108,13 +95,6 @@ Source load_source(const std::string& path, bool graph, const std::vector<std::s
   return source;
 }
 
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
-}
-
 nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
   if (!fs::exists(command.a)) throw InputError(command.a, "A", "does not exist");
   if (!command.b.empty() && !fs::exists(command.b)) {
@@ -135,6 +115,10 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
                                 command.kind + "')");
   }
   const bool graph = kind == "graph";
+  if (graph && !command.layers.empty()) {
+    throw std::invalid_argument(
+        "cka-matrix: --layer chooses activation layers; it does not apply to --kind graph");
+  }
   const Source a = load_source(command.a, graph, command.layers);
   Source b;
   if (!command.b.empty()) b = load_source(command.b, graph, command.layers);

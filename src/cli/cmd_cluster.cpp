@@ -33,8 +33,7 @@ nlohmann::json cluster_command(const ClusterCommandOptions& command) {
   const SparseMatrix affinity = io::read_sparse_npz(command.graph);
   IntVector labels;
   if (!command.labels.empty()) {
-    const auto values = io::read_int_vector(command.labels);
-    labels = Eigen::Map<const IntVector>(values.data(), static_cast<Index>(values.size()));
+    labels = read_int_vector(command.labels);
     if (labels.size() != affinity.rows()) {
       throw std::invalid_argument("cluster: the affinity is " + std::to_string(affinity.rows()) +
                                   " x " + std::to_string(affinity.cols()) + " but labels has " +

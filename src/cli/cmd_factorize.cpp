@@ -15,7 +15,6 @@
 //   rank<r>/O_<layer>.npy/.png    neurons x r layer factor; PNG: neuron x factor heatmap
 //   rank<r>/objective.npy         objective per iteration of the best seed
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -99,22 +98,6 @@ std::vector<Block> load_images(const fs::path& path) {
   return blocks;
 }
 
-// A file-name-safe version of a layer name.
-std::string safe_name(const std::string& name) {
-  std::string out = name;
-  for (char& ch : out) {
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.')) {
-      ch = '_';
-    }
-  }
-  return out;
-}
-
-void write_matrix_npy(const fs::path& path, const Matrix& m) {
-  const RowMatrix c = m;
-  io::write_npy(path, io::NdArray::from_double({c.rows(), c.cols()}, c.data()));
-}
-
 nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
   if (options.inputs.empty() && options.activations.empty()) {
     throw std::invalid_argument("factorize: give --inputs IMAGES, --acts ACTS or both");
@@ -191,7 +174,7 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
         << row.seconds_mean << "\n";
     nlohmann::json per_block = nlohmann::json::array();
     for (std::size_t b = 0; b < blocks.size(); ++b) {
-      csv << row.rank << "," << blocks[b].name << "," << blocks[b].kind << ","
+      csv << row.rank << "," << csv_field(blocks[b].name) << "," << blocks[b].kind << ","
           << row.block_rmse_mean[b] << "," << row.block_rmse_std[b] << "," << options.seeds << ","
           << row.iterations_mean << "," << row.converged << "," << row.seconds_mean << "\n";
       per_block.push_back({{"block", blocks[b].name},
@@ -235,18 +218,17 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
       const auto& fit = sweep.best[k];
       const fs::path rank_dir = dir / ("rank" + std::to_string(sweep.rows[k].rank));
       fs::create_directories(rank_dir);
-      write_matrix_npy(rank_dir / "F.npy", fit.factors.shared);
-      const Vector history = Eigen::Map<const Vector>(
-          fit.objective_history.data(), static_cast<Index>(fit.objective_history.size()));
+      io::write_matrix(rank_dir / "F.npy", RowMatrix(fit.factors.shared));
+      const auto n_iterations = static_cast<std::int64_t>(fit.objective_history.size());
       io::write_npy(rank_dir / "objective.npy",
-                    io::NdArray::from_double({history.size()}, history.data()));
+                    io::NdArray::from_double({n_iterations}, fit.objective_history.data()));
       files.push_back((rank_dir / "F.npy").string());
       files.push_back((rank_dir / "objective.npy").string());
       for (std::size_t b = 0; b < blocks.size(); ++b) {
         const bool input = blocks[b].kind == "input";
         const std::string stem = (input ? "P_" : "O_") + safe_name(blocks[b].name);
         const Matrix& w = fit.factors.blocks[b];
-        write_matrix_npy(rank_dir / (stem + ".npy"), w);
+        io::write_matrix(rank_dir / (stem + ".npy"), RowMatrix(w));
         const factor::GrayImage image =
             input ? factor::tile_grid(w, blocks[b].height, blocks[b].width)
                   : factor::heatmap(w, 1, 8);

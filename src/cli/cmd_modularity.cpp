@@ -22,10 +22,6 @@ struct ModularityCommandOptions {
   std::string communities_out;    // --communities-out C.npy (optional)
 };
 
-IntVector to_int_vector(const std::vector<std::int64_t>& values) {
-  return Eigen::Map<const IntVector>(values.data(), static_cast<Index>(values.size()));
-}
-
 nlohmann::json modularity_command(const ModularityCommandOptions& command) {
   require_readable_file(command.graph, "W");
   require_readable_file(command.labels, "--labels");
@@ -37,7 +33,7 @@ nlohmann::json modularity_command(const ModularityCommandOptions& command) {
     require_writable_file(command.communities_out, "--communities-out");
   }
   const SparseMatrix affinity = io::read_sparse_npz(command.graph);
-  const IntVector labels = to_int_vector(io::read_int_vector(command.labels));
+  const IntVector labels = read_int_vector(command.labels);
   graph::ModularityOptions options;
   options.resolution = command.resolution;
   const graph::ModularityResult result = graph::modularity(affinity, labels, options);

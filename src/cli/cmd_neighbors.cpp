@@ -25,10 +25,6 @@ struct NeighborsCommandOptions {
   Index top = 8;
 };
 
-IntVector to_int_vector(const std::vector<std::int64_t>& values) {
-  return Eigen::Map<const IntVector>(values.data(), static_cast<Index>(values.size()));
-}
-
 graph::ScoreKind parse_score_kind(const std::string& name) {
   if (name == "auto") return graph::ScoreKind::kAuto;
   if (name == "logits") return graph::ScoreKind::kLogits;
@@ -55,12 +51,12 @@ nlohmann::json neighbors_command(const NeighborsCommandOptions& command) {
   const graph::ScoreKind kind = parse_score_kind(command.score_kind);
 
   const SparseMatrix affinity = io::read_sparse_npz(command.graph);
-  const IntVector labels = to_int_vector(io::read_int_vector(command.labels));
+  const IntVector labels = read_int_vector(command.labels);
   IntVector predictions;
   RowMatrix scores;
   if (!command.scores.empty()) scores = io::read_matrix(command.scores);
   if (!command.predictions.empty()) {
-    predictions = to_int_vector(io::read_int_vector(command.predictions));
+    predictions = read_int_vector(command.predictions);
   } else if (scores.size() > 0) {
     predictions.resize(scores.rows());
     for (Index i = 0; i < scores.rows(); ++i) {

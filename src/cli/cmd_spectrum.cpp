@@ -4,7 +4,6 @@
 //
 // Outputs in DIR: spectrum_<layer>.npy (descending singular values) and spectrum.csv
 // (layer,index,singular_value,normalized = sigma / sigma_1); JSON summary on stdout.
-#include <cctype>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -29,16 +28,6 @@ struct SpectrumCommandOptions {
   std::string output;               // output folder
 };
 
-std::string safe_name(const std::string& name) {
-  std::string out = name;
-  for (char& ch : out) {
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.')) {
-      ch = '_';
-    }
-  }
-  return out;
-}
-
 nlohmann::json spectrum_command(const SpectrumCommandOptions& options) {
   require_readable_file(options.activations, "ACTS");
   if (fs::exists(options.output) && !fs::is_directory(options.output)) {
@@ -46,7 +35,6 @@ nlohmann::json spectrum_command(const SpectrumCommandOptions& options) {
   }
   if (options.k < 1) throw std::invalid_argument("spectrum: -k must be >= 1");
   const auto layers = io::load_activations(options.activations, options.layers);
-  fs::create_directories(options.output);
   const fs::path dir(options.output);
   factor::SpectrumOptions spectrum_options;
   spectrum_options.k = options.k;
@@ -57,8 +45,15 @@ nlohmann::json spectrum_command(const SpectrumCommandOptions& options) {
   csv << "layer,index,singular_value,normalized\n";
   nlohmann::json results = nlohmann::json::array();
   nlohmann::json files = nlohmann::json::array();
+  // Every layer is computed before anything is written, so a failing layer leaves no output.
+  std::vector<factor::SpectrumResult> spectra;
   for (const auto& layer : layers) {
-    const auto spectrum = factor::top_singular_values(layer.values, spectrum_options);
+    spectra.push_back(factor::top_singular_values(layer.values, spectrum_options));
+  }
+  fs::create_directories(dir);
+  for (std::size_t index = 0; index < layers.size(); ++index) {
+    const io::Layer& layer = layers[index];
+    const factor::SpectrumResult& spectrum = spectra[index];
     const Vector& s = spectrum.singular_values;
     const fs::path file = dir / ("spectrum_" + safe_name(layer.name) + ".npy");
     io::write_npy(file, io::NdArray::from_double({s.size()}, s.data()));
@@ -66,7 +61,7 @@ nlohmann::json spectrum_command(const SpectrumCommandOptions& options) {
     nlohmann::json values = nlohmann::json::array();
     for (Index i = 0; i < s.size(); ++i) {
       const double normalized = s(0) > 0 ? s(i) / s(0) : 0.0;
-      csv << layer.name << "," << i << "," << s(i) << "," << normalized << "\n";
+      csv << csv_field(layer.name) << "," << i << "," << s(i) << "," << normalized << "\n";
       values.push_back(s(i));
     }
     results.push_back({{"layer", layer.name},

@@ -41,12 +41,7 @@ struct SscCommandOptions {
 };
 
 std::string file_name_for(const std::string& layer) {
-  std::string name = layer;
-  for (char& c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) c = '_';
-  }
+  std::string name = safe_name(layer);
   if (name.empty() || name == "." || name == "..") name = "_" + name;
   return name + ".npz";
 }
@@ -55,25 +50,11 @@ ssc::Options solver_options(const SscCommandOptions& command) {
   ssc::Options options;
   options.solver = ssc::parse_solver(command.solver);
   options.tau = command.tau;
-  if (command.tau_mode == "absolute") {
-    options.tau_mode = ssc::TauMode::kAbsolute;
-  } else if (command.tau_mode == "relative") {
-    options.tau_mode = ssc::TauMode::kRelative;
-  } else {
-    throw std::invalid_argument("ssc: --tau-mode must be absolute or relative (got " +
-                                command.tau_mode + ")");
-  }
+  options.tau_mode = ssc::parse_tau_mode(command.tau_mode, "--tau-mode");
   options.mu = command.mu;
   options.max_iterations = command.max_iterations;
   options.tolerance = command.tolerance;
-  if (command.normalize == "l2") {
-    options.normalize = ssc::Normalize::kL2;
-  } else if (command.normalize == "none") {
-    options.normalize = ssc::Normalize::kNone;
-  } else {
-    throw std::invalid_argument("ssc: --normalize must be l2 or none (got " + command.normalize +
-                                ")");
-  }
+  options.normalize = ssc::parse_normalize(command.normalize, "--normalize");
   options.threads = command.threads;
   options.validate();
   return options;

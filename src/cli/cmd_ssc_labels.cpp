@@ -19,20 +19,16 @@ struct SscLabelsCommandOptions {
   std::string output;
 };
 
-IntVector to_int_vector(const std::vector<std::int64_t>& values) {
-  return Eigen::Map<const IntVector>(values.data(), static_cast<Index>(values.size()));
-}
-
 nlohmann::json ssc_labels_command(const SscLabelsCommandOptions& command) {
   require_readable_file(command.graph, "W");
   require_readable_file(command.labels, "--labels");
   if (!command.predictions.empty()) require_readable_file(command.predictions, "--predictions");
   if (!command.output.empty()) require_writable_file(command.output, "-o");
   const SparseMatrix affinity = io::read_sparse_npz(command.graph);
-  const IntVector labels = to_int_vector(io::read_int_vector(command.labels));
+  const IntVector labels = read_int_vector(command.labels);
   IntVector predictions;
   if (!command.predictions.empty()) {
-    predictions = to_int_vector(io::read_int_vector(command.predictions));
+    predictions = read_int_vector(command.predictions);
   }
   const graph::SscLabelResult result =
       graph::ssc_labels(affinity, labels, command.predictions.empty() ? nullptr : &predictions);

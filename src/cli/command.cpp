@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "sublens/core/error.hpp"
+#include "sublens/io/io.hpp"
 
 namespace sublens::cli {
 namespace {
@@ -22,7 +23,8 @@ const std::vector<CommandSpec>& registered_commands() { return registry(); }
 void require_writable_file(const std::filesystem::path& output, const std::string& option) {
   namespace fs = std::filesystem;
   if (output.empty()) throw InputError("(none)", option, "an output path is required");
-  if (fs::is_directory(output)) throw InputError(output.string(), option, "is a folder, expected a file path");
+  if (fs::is_directory(output))
+    throw InputError(output.string(), option, "is a folder, expected a file path");
   const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
   if (!fs::is_directory(parent)) {
     throw InputError(output.string(), option, "folder " + parent.string() + " does not exist");
@@ -32,12 +34,39 @@ void require_writable_file(const std::filesystem::path& output, const std::strin
 void require_readable_file(const std::filesystem::path& input, const std::string& option) {
   namespace fs = std::filesystem;
   if (!fs::exists(input)) throw InputError(input.string(), option, "file does not exist");
-  if (fs::is_directory(input)) throw InputError(input.string(), option, "is a folder, expected a file");
+  if (fs::is_directory(input))
+    throw InputError(input.string(), option, "is a folder, expected a file");
 }
 
 nlohmann::json json_number(double value) {
   if (!std::isfinite(value)) return nullptr;
   return value;
+}
+
+IntVector read_int_vector(const std::filesystem::path& path) {
+  const std::vector<std::int64_t> values = io::read_int_vector(path);
+  return Eigen::Map<const IntVector>(values.data(), static_cast<Index>(values.size()));
+}
+
+bool is_sparse_npz(const std::filesystem::path& path) {
+  return path.extension() == ".npz" && io::sparse_npz_format(path).has_value();
+}
+
+std::string safe_name(const std::string& name) {
+  std::string out = name;
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  return out;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
 }
 
 }  // namespace sublens::cli

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "sublens/core/types.hpp"
+
 namespace sublens::cli {
 
 using Runner = std::function<nlohmann::json()>;
@@ -44,5 +46,19 @@ void require_readable_file(const std::filesystem::path& input, const std::string
 
 // JSON number that stays valid JSON for NaN/Inf (null).
 nlohmann::json json_number(double value);
+
+// A 1-D integer .npy (labels, predictions) as an IntVector (io::read_int_vector checks it).
+IntVector read_int_vector(const std::filesystem::path& path);
+
+// True when `path` ends in .npz and is a scipy-sparse archive (io::sparse_npz_format), i.e. an
+// affinity graph rather than activations.
+bool is_sparse_npz(const std::filesystem::path& path);
+
+// `name` with every character other than [A-Za-z0-9._-] replaced by '_', for file names built
+// from layer names.
+std::string safe_name(const std::string& name);
+
+// `text` as one CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.
+std::string csv_field(const std::string& text);
 
 }  // namespace sublens::cli

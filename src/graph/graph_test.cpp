@@ -96,7 +96,7 @@ TEST(MetricsTest, HandCheckedAndSklearnValues) {
   const IntVector truth = ints({0, 0, 1, 1, 2, 2, 2});
   const IntVector predicted = ints({1, 1, 0, 0, 0, 2, 5});
 
-  // Permuted labels: 6 of 7 matched by {0->1, 1->0, 2->0 or 2->2/5}: best is 2->2 or 2->0 (1 each).
+  // Best one-to-one matching {1->0, 0->1, 2->2 (or 5->2)}: 2 + 2 + 1 = 5 of 7 inputs.
   EXPECT_NEAR(clustering_accuracy(truth, predicted), 5.0 / 7.0, kTol);
   EXPECT_NEAR(clustering_accuracy(truth, ints({2, 2, 0, 0, 1, 1, 1})), 1.0, kTol);
   // sklearn 1.2: normalized_mutual_info_score / adjusted_rand_score of the same vectors.

@@ -58,6 +58,21 @@ double squared_distance(const Eigen::Ref<const RowMatrix>& points, Index i,
   return (points.row(i) - centers.row(c)).squaredNorm();
 }
 
+// The centre nearest to point i (the first one on ties) and its squared distance.
+Index nearest_center(const Eigen::Ref<const RowMatrix>& points, Index i, const RowMatrix& centers,
+                     double* best_distance) {
+  Index arg = 0;
+  *best_distance = std::numeric_limits<double>::infinity();
+  for (Index c = 0; c < centers.rows(); ++c) {
+    const double dist = squared_distance(points, i, centers, c);
+    if (dist < *best_distance) {
+      *best_distance = dist;
+      arg = c;
+    }
+  }
+  return arg;
+}
+
 }  // namespace
 
 std::string to_string(LaplacianKind kind) {
@@ -202,15 +217,8 @@ KMeansResult kmeans(const Eigen::Ref<const RowMatrix>& points, const KMeansOptio
       Index changed = 0;
 #pragma omp parallel for reduction(+ : changed) schedule(static)
       for (Index i = 0; i < n; ++i) {
-        Index arg = 0;
-        double best_distance = std::numeric_limits<double>::infinity();
-        for (Index c = 0; c < k; ++c) {
-          const double dist = squared_distance(points, i, centers, c);
-          if (dist < best_distance) {
-            best_distance = dist;
-            arg = c;
-          }
-        }
+        double best_distance = 0.0;
+        const Index arg = nearest_center(points, i, centers, &best_distance);
         if (labels(i) != arg) ++changed;
         labels(i) = arg;
         distance(i) = best_distance;
@@ -240,16 +248,8 @@ KMeansResult kmeans(const Eigen::Ref<const RowMatrix>& points, const KMeansOptio
     // Final assignment and inertia against the final centres.
     double inertia = 0.0;
     for (Index i = 0; i < n; ++i) {
-      Index arg = 0;
-      double best_distance = std::numeric_limits<double>::infinity();
-      for (Index c = 0; c < k; ++c) {
-        const double dist = squared_distance(points, i, centers, c);
-        if (dist < best_distance) {
-          best_distance = dist;
-          arg = c;
-        }
-      }
-      labels(i) = arg;
+      double best_distance = 0.0;
+      labels(i) = nearest_center(points, i, centers, &best_distance);
       inertia += best_distance;
     }
     if (inertia < best.inertia) {

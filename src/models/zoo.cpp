@@ -37,6 +37,24 @@ Tensor max_pool(const Tensor& x, int kernel, int stride) {
 
 Tensor global_pool(const Tensor& x) { return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1); }
 
+// The common head: global average pool ("pool"), then the linear classifier ("logits").
+Tensor pool_and_classify(const Tensor& features, nn::Linear& fc, Capture* capture) {
+  Tensor x = global_pool(features);
+  put(capture, "pool", x);
+  x = fc(x);
+  put(capture, "logits", x);
+  return x;
+}
+
+// The head of the pre-activation networks (WRN, DenseNet): BN-ReLU ("final"), then
+// pool_and_classify.
+Tensor final_bn_relu_classify(const Tensor& features, nn::BatchNorm2d& bn, nn::Linear& fc,
+                              Capture* capture) {
+  const Tensor x = torch::relu(bn(features));
+  put(capture, "final", x);
+  return pool_and_classify(x, fc, capture);
+}
+
 // conv -> BN -> ReLU.
 struct ConvBnRelu : nn::Module {
   ConvBnRelu(int in, int out, int kernel, int stride)
@@ -192,11 +210,7 @@ class Vgg : public ZooNet {
       x = max_pool(x, 2, 2);
       put(capture, stage + ".pool", x);
     }
-    x = global_pool(x);
-    put(capture, "pool", x);
-    x = fc_(x);
-    put(capture, "logits", x);
-    return x;
+    return pool_and_classify(x, fc_, capture);
   }
 
  private:
@@ -298,11 +312,7 @@ class ResNet : public ZooNet {
             x, capture, "stage" + std::to_string(s + 1) + ".block" + std::to_string(j + 1));
       }
     }
-    x = global_pool(x);
-    put(capture, "pool", x);
-    x = fc_(x);
-    put(capture, "logits", x);
-    return x;
+    return pool_and_classify(x, fc_, capture);
   }
 
  private:
@@ -369,13 +379,7 @@ class WideResNet : public ZooNet {
             x, capture, "stage" + std::to_string(s + 1) + ".block" + std::to_string(j + 1));
       }
     }
-    x = torch::relu(bn_(x));
-    put(capture, "final", x);
-    x = global_pool(x);
-    put(capture, "pool", x);
-    x = fc_(x);
-    put(capture, "logits", x);
-    return x;
+    return final_bn_relu_classify(x, bn_, fc_, capture);
   }
 
  private:
@@ -474,13 +478,7 @@ class DenseNet : public ZooNet {
         put(capture, "trans" + std::to_string(s + 1), x);
       }
     }
-    x = torch::relu(bn_(x));
-    put(capture, "final", x);
-    x = global_pool(x);
-    put(capture, "pool", x);
-    x = fc_(x);
-    put(capture, "logits", x);
-    return x;
+    return final_bn_relu_classify(x, bn_, fc_, capture);
   }
 
  private:

@@ -379,6 +379,7 @@ Matrix rbf_gram(const Eigen::Ref<const RowMatrix>& x, double threshold) {
   distances.rowwise() += norms.transpose();
   distances = distances.cwiseMax(0.0);
   distances.diagonal().setZero();
+  gram.resize(0, 0);  // freed before the median's copy: at most two N x N live, as checked above
   const double median =
       numpy_median(std::vector<double>(distances.data(), distances.data() + distances.size()));
   if (!(median > 0.0)) {

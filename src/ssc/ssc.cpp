@@ -70,6 +70,19 @@ Solver parse_solver(const std::string& name) {
                               ")");
 }
 
+TauMode parse_tau_mode(const std::string& name, const std::string& option) {
+  if (name == "absolute") return TauMode::kAbsolute;
+  if (name == "relative") return TauMode::kRelative;
+  throw std::invalid_argument("ssc: " + option + " must be absolute or relative (got " + name +
+                              ")");
+}
+
+Normalize parse_normalize(const std::string& name, const std::string& option) {
+  if (name == "l2") return Normalize::kL2;
+  if (name == "none") return Normalize::kNone;
+  throw std::invalid_argument("ssc: " + option + " must be l2 or none (got " + name + ")");
+}
+
 RowMatrix prepare_inputs(const RowMatrix& activations, Normalize normalize) {
   RowMatrix inputs = activations;
   if (normalize == Normalize::kL2) {
@@ -141,7 +154,6 @@ Check check_columns(const PaperMatrix& x, const std::vector<SparseColumn>& colum
       double l1 = 0.0;
       double worst = 0.0;
       // g = tau X^T (X c - x_i); |g_j| <= 1 off the support, g_j = -sign(c_j) on it.
-      std::vector<char> on_support;
       for (const auto& [j, value] : columns[i]) {
         l1 += std::abs(value);
         const double g = tau * gradients(j, t);

@@ -3,6 +3,7 @@
 `numpy_mu` below is a line-by-line NumPy transcription of the paper's multiplicative updates; the
 C++ unit test (src/factor/factor_test.cpp) and bench/bench_factor.py import it from here.
 """
+import csv
 import json
 import os
 
@@ -229,6 +230,18 @@ def test_spectrum_layers_and_k_cap(sublens_json, tmp_path):
 
     assert [layer["layer"] for layer in summary["layers"]] == ["b"]
     np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_b.npy"), np.ones(4))
+
+
+def test_spectrum_csv_quotes_layer_names_and_file_names_are_safe(sublens_json, tmp_path):
+    np.savez(tmp_path / "acts.npz", **{"block,1": np.eye(3), "a/b": 2 * np.eye(3)})
+
+    sublens_json("spectrum", tmp_path / "acts.npz", "-k", 2, "-o", tmp_path / "s")
+    with open(tmp_path / "s" / "spectrum.csv", newline="") as f:
+        rows = list(csv.reader(f))
+
+    assert [row[0] for row in rows[1:]] == ["block,1", "block,1", "a/b", "a/b"]
+    np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_block_1.npy"), [1, 1])
+    np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_a_b.npy"), [2, 2])
 
 
 def test_spectrum_bad_k_is_a_usage_error(sublens, tmp_path):

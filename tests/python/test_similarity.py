@@ -193,3 +193,23 @@ def test_bad_estimator_and_asymmetric_graph(sublens, graphs, tmp_path):
     assert_bad_input(sublens("cka", tmp_path / "asym.npz", tmp_path / "asym.npz"), "symmetric")
     assert_bad_input(sublens("cka-matrix", paths[0], "-o", tmp_path / "no" / "m.npy"), "-o",
                      outputs=[tmp_path / "no" / "m.npy"])
+
+
+def test_options_that_do_not_apply_to_the_kind_are_rejected(sublens, graphs, tmp_path):
+    paths, _ = graphs
+    out = tmp_path / "m.npy"
+
+    assert_bad_input(sublens("cka", paths[0], paths[1], "--layer-a", "x"), "--layer-a", "graph")
+    assert_bad_input(sublens("cka", paths[0], paths[1], "--method", "gram"), "--method", "graph")
+    assert_bad_input(sublens("cka-matrix", paths[0], "--layer", "x", "-o", out), "--layer",
+                     outputs=[out, tmp_path / "m.csv"])
+
+
+def test_coo_graph_is_taken_as_a_graph(sublens_json, graphs, tmp_path):
+    paths, dense = graphs
+    sp.save_npz(tmp_path / "coo.npz", sp.coo_matrix(dense[0]))
+
+    out = sublens_json("cka", tmp_path / "coo.npz", paths[1])
+
+    assert out["kind"] == "graph"
+    assert out["cka"] == pytest.approx(cka(dense[0], dense[1], "biased"), abs=TOL)

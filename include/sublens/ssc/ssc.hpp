@@ -158,5 +158,9 @@ double relative_tau(const RowMatrix& inputs, double alpha);
 
 const char* solver_name(Solver solver);
 Solver parse_solver(const std::string& name);  // "auto" | "admm" | "lasso"
+// "absolute" | "relative" and "l2" | "none"; `option` names the setting in the error message
+// ("--tau-mode" on the command line, "tau_mode" in Python).
+TauMode parse_tau_mode(const std::string& name, const std::string& option = "tau_mode");
+Normalize parse_normalize(const std::string& name, const std::string& option = "normalize");
 
 }  // namespace sublens::ssc
