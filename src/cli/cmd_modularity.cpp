@@ -79,14 +79,19 @@ const bool registered = register_command(
            ->required();
        app.add_option("--resolution", o->resolution, "Resolution gamma (1 in the paper)")
            ->capture_default_str();
-       app.add_flag("--detect", o->detect,
-                    "Also detect communities and compare them with the labels (NMI, ARI)");
+       CLI::Option* detect =
+           app.add_flag("--detect", o->detect,
+                        "Also detect communities and compare them with the labels (NMI, ARI)");
+       // The detection options mean nothing without --detect: a usage error, not ignored.
        app.add_option("--method", o->method, "Community detection: leiden or louvain (igraph)")
-           ->capture_default_str();
+           ->capture_default_str()
+           ->needs(detect);
        app.add_option("--seed", o->seed, "Seed of igraph's random generator")
-           ->capture_default_str();
+           ->capture_default_str()
+           ->needs(detect);
        app.add_option("--communities-out", o->communities_out,
-                      "Write the detected communities (.npy int64, length N)");
+                      "Write the detected communities (.npy int64, length N)")
+           ->needs(detect);
        return [o] { return modularity_command(*o); };
      }});
 

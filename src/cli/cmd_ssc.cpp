@@ -15,6 +15,7 @@
 #include "command.hpp"
 #include "sublens/core/error.hpp"
 #include "sublens/core/memory.hpp"
+#include "sublens/core/progress.hpp"
 #include "sublens/core/threads.hpp"
 #include "sublens/io/io.hpp"
 #include "sublens/ssc/ssc.hpp"
@@ -110,7 +111,7 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
   };
   std::vector<Solved> solved;
   for (const auto& layer : layers) {
-    if (layers.size() > 1) {
+    if (layers.size() > 1 && Progress::global_enabled()) {
       std::cerr << "ssc: layer " << layer.name << " (" << layer.values.rows() << " x "
                 << layer.values.cols() << ")" << std::endl;
     }

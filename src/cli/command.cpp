@@ -1,6 +1,7 @@
 #include "command.hpp"
 
 #include <cmath>
+#include <cstdio>
 
 #include "sublens/core/error.hpp"
 #include "sublens/io/io.hpp"
@@ -53,13 +54,22 @@ bool is_sparse_npz(const std::filesystem::path& path) {
 }
 
 std::string safe_name(const std::string& name) {
-  std::string out = name;
-  for (char& c : out) {
+  // Percent-encoding keeps the map one-to-one, so two layers never share a file ("a/b" -> "a%2Fb",
+  // "a_b" stays), and a leading '.' is encoded so no name becomes "..", "." or a hidden file.
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) c = '_';
+                    (c == '.' && i > 0) || c == '_' || c == '-';
+    if (ok) {
+      out += c;
+    } else {
+      char code[4];
+      std::snprintf(code, sizeof code, "%%%02X", static_cast<unsigned char>(c));
+      out += code;
+    }
   }
-  return out;
+  return out.empty() ? "%00" : out;
 }
 
 std::string csv_field(const std::string& text) {

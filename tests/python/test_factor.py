@@ -233,15 +233,18 @@ def test_spectrum_layers_and_k_cap(sublens_json, tmp_path):
 
 
 def test_spectrum_csv_quotes_layer_names_and_file_names_are_safe(sublens_json, tmp_path):
-    np.savez(tmp_path / "acts.npz", **{"block,1": np.eye(3), "a/b": 2 * np.eye(3)})
+    # "a/b" and "a_b" must not share a file (percent-encoding is one-to-one).
+    layers = {"block,1": np.eye(3), "a/b": 2 * np.eye(3), "a_b": 3 * np.eye(3)}
+    np.savez(tmp_path / "acts.npz", **layers)
 
     sublens_json("spectrum", tmp_path / "acts.npz", "-k", 2, "-o", tmp_path / "s")
     with open(tmp_path / "s" / "spectrum.csv", newline="") as f:
         rows = list(csv.reader(f))
 
-    assert [row[0] for row in rows[1:]] == ["block,1", "block,1", "a/b", "a/b"]
-    np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_block_1.npy"), [1, 1])
-    np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_a_b.npy"), [2, 2])
+    assert [row[0] for row in rows[1:]] == ["block,1", "block,1", "a/b", "a/b", "a_b", "a_b"]
+    np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_block%2C1.npy"), [1, 1])
+    np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_a%2Fb.npy"), [2, 2])
+    np.testing.assert_allclose(np.load(tmp_path / "s" / "spectrum_a_b.npy"), [3, 3])
 
 
 def test_spectrum_bad_k_is_a_usage_error(sublens, tmp_path):

@@ -91,6 +91,11 @@ def test_modularity_edges(sublens, sublens_json, tmp_path):
                      "no edges")
     assert_bad_input(sublens("modularity", tmp_path / "tri.npz", "--labels", tmp_path / "short.npy"),
                      "3 x 3", "2 entries")
+    # Detection options without --detect are a usage error, not silently ignored.
+    for option, value in (("--method", "louvain"), ("--seed", "3")):
+        proc = sublens("modularity", tmp_path / "tri.npz", "--labels", tmp_path / "one.npy",
+                       option, value)
+        assert proc.returncode == 2 and "--detect" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("laplacian", ["normalized", "none"])
