@@ -10,18 +10,15 @@
 //      confidently wrong inputs and their neighbourhoods (`neighbors`), a 2-D spectral embedding;
 //   3. paper B: networks trained on 5%, 25% and 100% of the data for one epoch -> `factorize`
 //      rank sweep (RMSE vs rank) and `spectrum` of each layer.
-// Writes DIR/summary.json and DIR/report.html (tables of every number, with the files behind them).
-// The full interactive report with figures is the `report` module's job; this page is plain HTML.
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cerrno>
+// The final network's analyses are `sublens analyze` (study::run_analysis) on the last epoch's
+// activations, reusing its SSC graphs. Writes DIR/summary.json and DIR/report.html (the report
+// module's self-contained interactive page: figures, tables and findings computed from the
+// numbers).
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -32,12 +29,19 @@
 #include "sublens/core/error.hpp"
 #include "sublens/core/progress.hpp"
 #include "sublens/io/io.hpp"
+#include "sublens/report/report.hpp"
+#include "sublens/study/analysis.hpp"
+#include "sublens/study/steps.hpp"
 
 namespace sublens::cli {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using study::run_self;
+
+// Paper A, Fig. 2: a layer has converged once its SSC-CKA to the final epoch reaches this.
+constexpr double kConvergedCka = 0.9;
 
 struct DemoOptions {
   fs::path output = "sublens-demo";
@@ -47,53 +51,6 @@ struct DemoOptions {
   int threads = 0;
   std::uint64_t seed = 0;
 };
-
-// Runs `sublens ARGS...` (this executable) and returns its JSON lines; throws on a nonzero exit.
-std::vector<json> run_self(const std::vector<std::string>& args) {
-  std::vector<std::string> argv_strings = {"sublens", "--quiet"};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& arg : argv_strings) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  int pipe_fds[2];
-  if (pipe(pipe_fds) != 0) throw std::runtime_error("demo: pipe failed");
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("demo: fork failed");
-  if (pid == 0) {
-    dup2(pipe_fds[1], STDOUT_FILENO);
-    close(pipe_fds[0]);
-    close(pipe_fds[1]);
-    execv("/proc/self/exe", argv.data());
-    std::perror("demo: exec /proc/self/exe");
-    _exit(127);
-  }
-  close(pipe_fds[1]);
-  std::string output;
-  std::array<char, 65536> buffer{};
-  ssize_t got = 0;
-  while ((got = read(pipe_fds[0], buffer.data(), buffer.size())) != 0) {
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) break;
-    output.append(buffer.data(), static_cast<std::size_t>(got));
-  }
-  close(pipe_fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string command_line;
-  for (const auto& arg : args) command_line += " " + arg;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error("demo: step 'sublens" + command_line + "' failed (exit " +
-                             std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
-  }
-  std::vector<json> rows;
-  std::istringstream lines(output);
-  for (std::string line; std::getline(lines, line);) {
-    if (!line.empty()) rows.push_back(json::parse(line));
-  }
-  return rows;
-}
 
 std::string epoch_tag(int epoch) {
   char tag[32];
@@ -121,128 +78,152 @@ std::vector<double> same_layer_cka(std::vector<std::string> args,
   return values;
 }
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      default:
-        out += c;
+// Lines of one value per layer against the epoch (records: epoch, layer, value).
+json per_layer_epoch_records(const json& dynamics, const json& layers, const std::string& key) {
+  json records = json::array();
+  for (const auto& row : dynamics) {
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      records.push_back({{"epoch", row["epoch"]}, {"layer", layers[l]}, {key, row[key][l]}});
     }
   }
-  return out;
+  return records;
 }
 
-std::string format_number(const json& value, int digits = 3) {
-  if (!value.is_number()) return "–";
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, value.get<double>());
-  return text;
-}
-
-// A table cell shaded by a value in [0, 1] (heatmaps).
-std::string shaded_cell(double value) {
-  const int light = static_cast<int>(255 - 155 * std::clamp(value, 0.0, 1.0));
-  char cell[128];
-  std::snprintf(cell, sizeof cell, "<td style=\"background:rgb(%d,%d,255)\">%.3f</td>", light,
-                light, value);
-  return cell;
-}
-
-std::string render_report(const json& summary) {
-  std::ostringstream html;
-  html << "<!doctype html><html><head><meta charset=\"utf-8\"><title>sublens demo</title><style>"
-          "body{font-family:sans-serif;max-width:70em;margin:2em auto;line-height:1.4}"
-          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.2em "
-          ".5em;text-align:right}th{background:#eee}code{background:#f4f4f4}</style></head><body>";
-  html << "<h1>sublens demo: " << html_escape(summary["model"].get<std::string>())
-       << " on Fashion-MNIST</h1><p>" << summary["n_inputs"].get<int>()
-       << " test inputs; every number below is in <code>summary.json</code> and the files it "
-          "names.</p>";
-
+// Findings of the training-dynamics and coupled-NMF experiments (PAPERS.md A.1 and B).
+std::vector<report::Finding> demo_findings(const json& summary) {
+  std::vector<report::Finding> findings;
   const auto& dynamics = summary["dynamics"];
   const auto& layers = summary["layers"];
-  html << "<h2>1. Training dynamics</h2><table><tr><th>epoch</th><th>test accuracy</th>";
-  for (const auto& layer : layers) {
-    html << "<th>modularity " << html_escape(layer.get<std::string>()) << "</th>";
-  }
-  for (const auto& layer : layers) {
-    html << "<th>SSC-CKA to final " << html_escape(layer.get<std::string>()) << "</th>";
-  }
-  for (const auto& layer : layers) {
-    html << "<th>Linear-CKA to final " << html_escape(layer.get<std::string>()) << "</th>";
-  }
-  html << "</tr>";
-  for (const auto& row : dynamics) {
-    html << "<tr><td>" << row["epoch"].get<int>() << "</td><td>" << format_number(row["accuracy"])
-         << "</td>";
-    for (const auto& value : row["modularity"]) html << "<td>" << format_number(value) << "</td>";
-    for (const auto& value : row["ssc_cka_to_final"]) html << shaded_cell(value.get<double>());
-    for (const auto& value : row["linear_cka_to_final"]) html << shaded_cell(value.get<double>());
-    html << "</tr>";
-  }
-  html << "</table>";
-
-  html << "<h2>2. The final network</h2><h3>Pairwise SSC-CKA between layers</h3><table><tr><th>"
-          "</th>";
-  const auto& heatmap = summary["final"]["ssc_cka"];
-  for (const auto& name : heatmap["cols"])
-    html << "<th>" << html_escape(name.get<std::string>()) << "</th>";
-  html << "</tr>";
-  for (std::size_t i = 0; i < heatmap["rows"].size(); ++i) {
-    html << "<tr><th>" << html_escape(heatmap["rows"][i].get<std::string>()) << "</th>";
-    for (const auto& value : heatmap["values"][i]) html << shaded_cell(value.get<double>());
-    html << "</tr>";
-  }
-  html << "</table>";
-
-  const auto& table1 = summary["final"]["table1"];
-  html << "<h3>Table 1 (layer " << html_escape(summary["final"]["layer"].get<std::string>())
-       << ")</h3><table><tr><th>SSC-label accuracy</th><th>network accuracy</th><th>agreement</th>"
-          "</tr><tr><td>"
-       << format_number(table1["ssc_accuracy"]) << "</td><td>"
-       << format_number(table1["network_accuracy"]) << "</td><td>"
-       << format_number(table1["agreement"]) << "</td></tr></table>";
-
-  html << "<h3>Most confidently wrong inputs and their neighbourhoods</h3><table><tr><th>input</th>"
-          "<th>label</th><th>predicted (confidence)</th><th>top neighbours (index:label)</th></tr>";
-  for (const auto& input : summary["final"]["confidently_wrong"]) {
-    html << "<tr><td>" << input.value("index", -1) << "</td><td>" << input.value("label", -1)
-         << "</td><td>" << input.value("predicted", -1) << " ("
-         << format_number(input["confidence"]) << ")</td><td style=\"text-align:left\">";
-    for (const auto& neighbor : input.value("top", json::array())) {
-      html << neighbor.value("index", -1) << ":" << neighbor.value("label", -1) << " ";
+  const int epochs = static_cast<int>(dynamics.size());
+  {
+    std::vector<double> index, first_epoch;
+    std::string statistic;
+    bool non_decreasing = true;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      int converged = epochs;
+      for (const auto& row : dynamics) {
+        if (row["ssc_cka_to_final"][l].get<double>() >= kConvergedCka) {
+          converged = row["epoch"].get<int>();
+          break;
+        }
+      }
+      if (!first_epoch.empty() && converged < first_epoch.back()) non_decreasing = false;
+      index.push_back(static_cast<double>(l));
+      first_epoch.push_back(converged);
+      statistic += (statistic.empty() ? "" : ", ") + layers[l].get<std::string>() + ": epoch " +
+                   std::to_string(converged);
     }
-    html << "</td></tr>";
+    const double rho = report::spearman(index, first_epoch);
+    char text[64];
+    std::snprintf(text, sizeof text, "; Spearman rho with depth %.3f", rho);
+    const std::string claim =
+        "Shallower layers converge earlier: first epoch with SSC-CKA to final >= 0.9 does not "
+        "decrease with depth (paper A, Fig. 2)";
+    findings.push_back({claim, epochs < 2 ? std::nullopt : std::optional<bool>(non_decreasing),
+                        statistic + (std::isfinite(rho) ? text : "")});
   }
-  html << "</table><p>2-D spectral embedding: <code>"
-       << html_escape(summary["final"]["embedding"].get<std::string>()) << "</code></p>";
+  {
+    int grew = 0;
+    std::string statistic;
+    for (std::size_t l = 0; l < layers.size(); ++l) {
+      const double first = dynamics.front()["modularity"][l].get<double>();
+      const double final_value = dynamics.back()["modularity"][l].get<double>();
+      if (final_value > first) ++grew;
+      char text[96];
+      std::snprintf(text, sizeof text, "%s%s: %.3f -> %.3f", statistic.empty() ? "" : ", ",
+                    layers[l].get<std::string>().c_str(), first, final_value);
+      statistic += text;
+    }
+    findings.push_back({"Modularity grows with training (paper A, Fig. 1)",
+                        epochs < 2
+                            ? std::nullopt
+                            : std::optional<bool>(2 * grew > static_cast<int>(layers.size())),
+                        statistic + " (first -> last epoch)"});
+  }
+  {
+    std::string statistic;
+    for (const auto& variant : summary["nmf"]) {
+      char text[96];
+      std::snprintf(text, sizeof text, "%s%.0f%%: rank-%d RMSE %.4f", statistic.empty() ? "" : ", ",
+                    100 * variant["fraction"].get<double>(), summary["nmf_ranks"].back().get<int>(),
+                    variant["rmse"].back().get<double>());
+      statistic += text;
+    }
+    findings.push_back({"Poorer training gives lower coupled-NMF RMSE at every rank (paper B)",
+                        summary["findings"]["nmf_rmse_lower_for_poorer_training"].get<bool>(),
+                        statistic});
+  }
+  return findings;
+}
 
-  html << "<h2>3. Coupled NMF: RMSE vs rank by amount of training data (1 epoch)</h2>"
-          "<p>Paper B's finding: the poorer the training, the lower the RMSE at every rank."
-          "</p><table><tr><th>training fraction</th><th>test accuracy</th>";
-  for (const auto& rank : summary["nmf_ranks"]) html << "<th>rank " << rank.get<int>() << "</th>";
-  html << "</tr>";
-  for (const auto& variant : summary["nmf"]) {
-    html << "<tr><td>" << format_number(variant["fraction"], 2) << "</td><td>"
-         << format_number(variant["accuracy"]) << "</td>";
-    for (const auto& value : variant["rmse"]) html << "<td>" << format_number(value, 4) << "</td>";
-    html << "</tr>";
+std::string render_report(const json& summary, const json& final_analysis,
+                          const fs::path& final_dir) {
+  report::Report page{"sublens demo: " + summary["model"].get<std::string>() + " on Fashion-MNIST",
+                      std::to_string(summary["n_inputs"].get<int>()) + " test inputs, " +
+                          std::to_string(summary["dynamics"].size()) +
+                          " epochs; every number is in summary.json and the files it names."};
+  page.findings = demo_findings(summary);
+
+  const auto& layers = summary["layers"];
+  const auto& dynamics = summary["dynamics"];
+  report::Section training{"Training dynamics (paper A, Fig. 1-2)",
+                           "Per layer, at every epoch: modularity of the SSC graph with the class "
+                           "labels, and CKA of the layer at that epoch with the same layer at the "
+                           "final epoch."};
+  training.figures.push_back(
+      {"modularity-epoch", "Modularity vs epoch", "",
+       report::line_chart(per_layer_epoch_records(dynamics, layers, "modularity"), "epoch",
+                          "modularity", "layer", "epoch", "modularity")});
+  training.figures.push_back(
+      {"ssc-cka-final", "SSC-CKA to the final epoch", "",
+       report::line_chart(per_layer_epoch_records(dynamics, layers, "ssc_cka_to_final"), "epoch",
+                          "ssc_cka_to_final", "layer", "epoch", "SSC-CKA to final")});
+  training.figures.push_back(
+      {"linear-cka-final", "Linear-CKA to the final epoch", "",
+       report::line_chart(per_layer_epoch_records(dynamics, layers, "linear_cka_to_final"), "epoch",
+                          "linear_cka_to_final", "layer", "epoch", "Linear-CKA to final")});
+  report::Table accuracy{"Test accuracy per epoch", {"epoch", "test accuracy"}, {}};
+  for (const auto& row : dynamics) accuracy.rows.push_back({row["epoch"], row["accuracy"]});
+  training.tables.push_back(accuracy);
+  page.sections.push_back(training);
+
+  report::Report final_page;
+  study::add_analysis_to_report(final_analysis, final_dir, final_page, "final-");
+  for (auto& finding : final_page.findings) {
+    finding.claim += " [final network]";
+    page.findings.push_back(finding);
   }
-  html << "</table><p>Finding held in this run: <b>"
-       << (summary["findings"]["nmf_rmse_lower_for_poorer_training"].get<bool>() ? "yes" : "no")
-       << "</b>.</p>";
-  html << "<p>Generated by <code>sublens demo</code> in " << format_number(summary["seconds"], 1)
-       << " s.</p></body></html>\n";
-  return html.str();
+  for (auto& section : final_page.sections) {
+    section.title = "Final network: " + section.title;
+    page.sections.push_back(section);
+  }
+
+  report::Section nmf{"Coupled NMF by amount of training data (paper B)",
+                      "Networks trained one epoch on a fraction of the training data; RMSE of the "
+                      "coupled factorization of the test images and the pool1/pool2 activations. "
+                      "Paper B: the poorer the training, the lower the RMSE at every rank."};
+  json records = json::array();
+  report::Table table{"RMSE vs rank", {"training fraction", "test accuracy"}, {}, 4};
+  for (const auto& rank : summary["nmf_ranks"]) table.columns.push_back("rank " + rank.dump());
+  for (const auto& variant : summary["nmf"]) {
+    const std::string name =
+        std::to_string(static_cast<int>(std::lround(100 * variant["fraction"].get<double>()))) +
+        "% of training data";
+    std::vector<json> row = {variant["fraction"], variant["accuracy"]};
+    for (std::size_t r = 0; r < summary["nmf_ranks"].size(); ++r) {
+      records.push_back(
+          {{"training", name}, {"rank", summary["nmf_ranks"][r]}, {"rmse", variant["rmse"][r]}});
+      row.push_back(variant["rmse"][r]);
+    }
+    table.rows.push_back(row);
+  }
+  nmf.figures.push_back({"nmf-rmse-fraction", "RMSE vs rank by training fraction", "",
+                         report::line_chart(records, "rank", "rmse", "training", "rank", "RMSE")});
+  nmf.tables.push_back(table);
+  page.sections.push_back(nmf);
+  page.files = {"summary.json",      "final/result.json", "final/layers.csv",
+                "final/ssc-cka.csv", "final/table1.csv",  "final/spectrum/spectrum.csv"};
+  return report::render_html(page);
 }
 
 json demo_command(const DemoOptions& options) {
@@ -257,7 +238,6 @@ json demo_command(const DemoOptions& options) {
   const std::string seed = std::to_string(options.seed);
   const std::string n = std::to_string(options.n_inputs);
   const std::vector<std::string> layers = {"conv1", "pool1", "conv2", "pool2"};
-  const std::string final_layer = "pool2";
   auto step = [](const std::string& what) { std::fprintf(stderr, "demo: %s\n", what.c_str()); };
 
   // 1. Training dynamics.
@@ -325,43 +305,35 @@ json demo_command(const DemoOptions& options) {
                          layers)}});
   }
 
-  // 2. The final network.
+  // 2. The final network: `analyze` on the last epoch's activations, reusing its SSC graphs.
   step("analysing the final network");
-  const fs::path heatmap_file = dir / "final-ssc-cka.npy";
-  const json heatmap_summary =
-      run_self({"cka-matrix", graphs_of(last).string(), "-o", heatmap_file.string()}).at(0);
-  const RowMatrix heatmap = io::read_matrix(heatmap_file);
-  json heatmap_values = json::array();
-  for (Index i = 0; i < heatmap.rows(); ++i) {
-    heatmap_values.push_back(std::vector<double>(heatmap.row(i).begin(), heatmap.row(i).end()));
-  }
-  const fs::path final_graph = graphs_of(last) / (final_layer + ".npz");
-  const fs::path predictions = dir / "acts" / ("cnn2." + epoch_tag(last) + ".predictions.npy");
-  const fs::path softmax = dir / "acts" / ("cnn2." + epoch_tag(last) + ".softmax.npy");
-  const json table1 =
-      run_self({"ssc-labels", final_graph.string(), "--labels", labels.string(), "--predictions",
-                predictions.string(), "-o", (dir / "final-ssc-labels.npy").string()})
-          .at(0);
-  // One JSON line per confidently wrong input: class-wise affinity and top-8 neighbours.
-  const std::vector<json> confidently_wrong = run_self(
-      {"neighbors", final_graph.string(), "--labels", labels.string(), "--scores", softmax.string(),
-       "--score-kind", "softmax", "--confidently-wrong", "5", "--top", "8"});
-  const fs::path embedding = dir / "final-embedding.npy";
-  run_self({"embed", final_graph.string(), "-k", "2", "-o", embedding.string()});
-
-  // 3. Paper B: coupled NMF by amount of training data.
-  const std::vector<double> fractions = {0.05, 0.25, 1.0};
-  const std::vector<int> ranks = {10, 20, 30};
-  std::string rank_list;
-  for (int rank : ranks) rank_list += (rank_list.empty() ? "" : ",") + std::to_string(rank);
   const fs::path images = dir / "acts" / "test-images.npy";
   {
     io::NdArray all = io::read_idx(images_file);
     const std::int64_t keep = std::min<std::int64_t>(options.n_inputs, all.shape.at(0));
     all.bytes.resize(static_cast<std::size_t>(keep) * 28 * 28);
     all.shape[0] = keep;
-    io::write_npy(images, all);
+    io::write_atomically(images, [&](const fs::path& temporary) { io::write_npy(temporary, all); });
   }
+  study::AnalysisOptions analysis;
+  analysis.activations = acts_of(last);
+  analysis.labels = labels;
+  analysis.predictions = dir / "acts" / ("cnn2." + epoch_tag(last) + ".predictions.npy");
+  analysis.logits = dir / "acts" / ("cnn2." + epoch_tag(last) + ".softmax.npy");
+  analysis.images = images;  // thumbnails only: the NMF sweep below is by training fraction
+  analysis.nmf = false;
+  analysis.graphs = graphs_of(last);
+  analysis.output = dir / "final";
+  analysis.threads = options.threads;
+  analysis.write_report = false;
+  analysis.who = "demo: final network";
+  const json final_analysis = study::run_analysis(analysis);
+
+  // 3. Paper B: coupled NMF by amount of training data.
+  const std::vector<double> fractions = {0.05, 0.25, 1.0};
+  const std::vector<int> ranks = {10, 20, 30};
+  std::string rank_list;
+  for (int rank : ranks) rank_list += (rank_list.empty() ? "" : ",") + std::to_string(rank);
   json nmf = json::array();
   for (double fraction : fractions) {
     const std::string tag = "cnn2-f" + std::to_string(static_cast<int>(fraction * 100));
@@ -394,7 +366,6 @@ json demo_command(const DemoOptions& options) {
     for (const auto& rank : sweep["ranks"]) rmse.push_back(rank["rmse_mean"]);
     nmf.push_back({{"fraction", fraction}, {"accuracy", accuracy}, {"rmse", rmse}});
   }
-  run_self({"spectrum", acts_of(last).string(), "-k", "50", "-o", (dir / "spectrum").string()});
 
   // Finding of paper B: RMSE at every rank ordered by training fraction (less data, lower RMSE).
   bool nmf_finding = true;
@@ -412,14 +383,12 @@ json demo_command(const DemoOptions& options) {
       {"layers", layers},
       {"dynamics", dynamics},
       {"final",
-       {{"layer", final_layer},
-        {"ssc_cka",
-         {{"rows", heatmap_summary["rows"]},
-          {"cols", heatmap_summary["cols"]},
-          {"values", heatmap_values}}},
-        {"table1", table1},
-        {"confidently_wrong", confidently_wrong},
-        {"embedding", embedding.string()}}},
+       {{"layer", final_analysis["table1"]["layer"]},
+        {"analysis", (dir / "final" / "result.json").string()},
+        {"ssc_cka", final_analysis["ssc_cka"]},
+        {"table1", final_analysis["table1"]},
+        {"confidently_wrong", final_analysis["confidently_wrong"]},
+        {"findings", final_analysis["findings"]}}},
       {"nmf_ranks", ranks},
       {"nmf", nmf},
       {"findings", {{"nmf_rmse_lower_for_poorer_training", nmf_finding}}},
@@ -427,7 +396,7 @@ json demo_command(const DemoOptions& options) {
   summary["seconds"] = seconds_since(start);
   io::write_file_atomically(dir / "summary.json", summary.dump(2) + "\n");
   const fs::path report = dir / "report.html";
-  io::write_file_atomically(report, render_report(summary));
+  io::write_file_atomically(report, render_report(summary, final_analysis, dir / "final"));
   std::fprintf(stderr, "demo: report written to %s\n", report.c_str());
   return {{"command", "demo"},
           {"report", report.string()},

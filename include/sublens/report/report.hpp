@@ -1,0 +1,99 @@
+// The self-contained HTML report: one file with every script, style and datum inlined, so it opens
+// offline. Figures are Vega-Lite specifications rendered in the browser by vega-embed (Vega 6,
+// Vega-Lite 6, vega-embed 7, pinned in report/web/package-lock.json and compiled into the library;
+// nothing is fetched at run time). Each figure's action menu saves it as PNG or SVG.
+//
+//   report::Report page{"sublens analyze", "acts.npz, 1000 inputs"};
+//   auto& section = page.sections.emplace_back(report::Section{"Modularity", "..."});
+//   section.figures.push_back({"modularity", "Modularity vs layer", "",
+//                              report::line_chart(rows, "layer_index", "modularity", "", {})});
+//   io::write_file_atomically(dir / "report.html", report::render_html(page));
+//
+// When the page has rendered every figure, it sets `data-rendered="N/N"` on <body> and writes
+// "rendered N of N figures" into #sublens-status; console errors and uncaught exceptions are
+// copied into #sublens-errors (both visible in `chromium --dump-dom`, which the browser test uses).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sublens::report {
+
+// One interactive figure: a complete Vega-Lite specification (data inlined in `spec`).
+struct Figure {
+  std::string id;       // unique in the page, [a-z0-9-]; also the file name for saved images
+  std::string title;    // shown above the figure
+  std::string caption;  // one or two sentences under it (plain text)
+  nlohmann::json spec;  // Vega-Lite spec ("$schema" is filled in when missing)
+};
+
+// A table of numbers. Cells are JSON values: numbers are printed with `digits` decimals.
+struct Table {
+  std::string title;
+  std::vector<std::string> columns;
+  std::vector<std::vector<nlohmann::json>> rows = {};
+  int digits = 3;
+};
+
+// A claim of one of the papers checked against this run's numbers.
+struct Finding {
+  std::string claim;         // the paper's claim, e.g. "deeper layers have higher modularity"
+  std::optional<bool> held;  // nullopt: the run cannot test it (too few layers, no logits, ...)
+  std::string statistic;     // the number behind the verdict, e.g. "Spearman rho = 0.80 (4 layers)"
+};
+
+struct Section {
+  std::string title;
+  std::string text;  // plain text paragraph under the title
+  std::vector<Figure> figures = {};
+  std::vector<Table> tables = {};
+};
+
+struct Report {
+  std::string title;
+  std::string subtitle;
+  std::vector<Finding> findings = {};
+  std::vector<Section> sections = {};
+  std::vector<std::string> files =
+      {};  // result files listed at the end (paths as the user sees them)
+};
+
+// The whole page as one HTML string (about 1.2 MB of it is the three libraries).
+std::string render_html(const Report& report);
+
+// Number of figures in the page (what `data-rendered` counts to).
+int count_figures(const Report& report);
+
+// ---- Vega-Lite specs for the figure kinds of both papers. `values` is an array of flat records.
+
+// Lines of `y` against `x`, one per value of `color` (empty: a single line), points on the lines.
+// `log_y`: semi-log axis (singular spectra).
+nlohmann::json line_chart(const nlohmann::json& values, const std::string& x, const std::string& y,
+                          const std::string& color, const std::string& x_title,
+                          const std::string& y_title, bool log_y = false);
+
+// Heatmap of a rows x cols matrix with names; the tooltip shows both names and the value.
+nlohmann::json heatmap(const std::vector<std::string>& row_names,
+                       const std::vector<std::string>& col_names,
+                       const std::vector<std::vector<double>>& values,
+                       const std::string& value_title, const std::string& row_title = "layer",
+                       const std::string& col_title = "layer");
+
+// Scatter of records with fields x, y, label (class) and any others, coloured by label; the
+// tooltip lists `tooltip_fields`. When records carry an `image` field (a data: URL), the tooltip
+// shows the image too.
+nlohmann::json scatter(const nlohmann::json& values, const std::vector<std::string>& tooltip_fields,
+                       int size = 240);
+
+// Horizontal bars of `value` per `category`, one small chart per value of `facet` (empty: one).
+nlohmann::json bars(const nlohmann::json& values, const std::string& category,
+                    const std::string& value, const std::string& facet,
+                    const std::string& value_title);
+
+// Spearman rank correlation (ties get average ranks); NaN when fewer than 2 points or a constant
+// sequence.
+double spearman(const std::vector<double>& x, const std::vector<double>& y);
+
+}  // namespace sublens::report

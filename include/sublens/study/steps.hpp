@@ -1,0 +1,60 @@
+// Resumable steps: a study or analysis is a sequence of `sublens` commands, each run as a child
+// process of the running `sublens` executable (exactly as a user would run them, each step's JSON
+// summary kept). A step is skipped when its record says it finished with the same key and its
+// outputs exist; the key hashes the command line and the bytes of every input file, so a run that
+// was killed resumes where it stopped and a changed input recomputes what depends on it.
+//
+//   study::StepRunner steps(dir, "analyze");
+//   auto lines = steps.run({"ssc", {"ssc", acts, "--all-layers", "-o", graphs}, {acts}, {graphs}});
+//
+// Records live in DIR/steps/<name>.json ({"key", "args", "output"}), written atomically after the
+// step succeeded. Progress lines (with an ETA) go to stderr unless --quiet. Only valid inside the
+// `sublens` executable (it runs /proc/self/exe).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace sublens::study {
+
+// Runs `sublens --quiet ARGS...` (this executable) and returns its stdout JSON lines. A nonzero
+// exit throws std::runtime_error naming the command line (the child's stderr is passed through).
+std::vector<nlohmann::json> run_self(const std::vector<std::string>& args);
+
+struct Step {
+  std::string name;                            // unique in the run, [A-Za-z0-9._-]
+  std::vector<std::string> args;               // the sublens command line
+  std::vector<std::filesystem::path> inputs;   // files or folders the result depends on
+  std::vector<std::filesystem::path> outputs;  // files or folders the step writes
+};
+
+class StepRunner {
+ public:
+  // `who` prefixes the progress lines on stderr ("analyze: [3/12] ...").
+  StepRunner(std::filesystem::path dir, std::string who, int planned_steps = 0);
+
+  // Runs the step or returns the recorded output lines of an identical finished one.
+  std::vector<nlohmann::json> run(const Step& step);
+
+  int ran() const { return ran_; }
+  int skipped() const { return skipped_; }
+
+  // 64-bit FNV-1a of a file's bytes, or of a folder's regular files (sorted names and bytes), as
+  // 16 hex digits; memoised per (path, size, mtime) for the runner's lifetime.
+  std::string hash_path(const std::filesystem::path& path);
+
+ private:
+  std::filesystem::path dir_;
+  std::string who_;
+  int planned_ = 0;
+  int ran_ = 0;
+  int skipped_ = 0;
+  double seconds_ran_ = 0;
+  std::map<std::string, std::string> hashes_;
+};
+
+}  // namespace sublens::study

@@ -1,0 +1,373 @@
+// The self-contained HTML page. See include/sublens/report/report.hpp.
+#include "sublens/report/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+#include <sstream>
+#include <string_view>
+
+#include "report_assets.hpp"
+
+namespace sublens::report {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kVegaLiteSchema = "https://vega.github.io/schema/vega-lite/v6.json";
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// JSON that is safe inside <script>: "</" cannot close the element, U+2028/9 are escaped by dump.
+std::string script_json(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '<' && i + 1 < text.size() && text[i + 1] == '/') {
+      out += "<\\/";
+      ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+std::string cell_text(const json& value, int digits) {
+  if (value.is_null()) return "–";
+  if (value.is_number_float()) {
+    const double number = value.get<double>();
+    if (!std::isfinite(number)) return "–";
+    char text[64];
+    std::snprintf(text, sizeof text, "%.*f", digits, number);
+    return text;
+  }
+  if (value.is_number() || value.is_boolean()) return value.dump();
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+constexpr const char* kStyle = R"css(
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:72em;margin:2em auto;
+  padding:0 1em;line-height:1.45;color:#222}
+h1{margin-bottom:.1em}.subtitle{color:#555;margin-top:0}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.figures{display:flex;flex-wrap:wrap;gap:1.5em}
+figure{margin:0}figcaption{color:#555;font-size:.9em;max-width:40em}
+.figure-title{font-weight:600;margin:.4em 0}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}
+td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}th{background:#f2f2f2}
+td:first-child{text-align:left}
+.held{color:#1a7f37;font-weight:600}.failed{color:#b42318;font-weight:600}
+.untested{color:#777;font-weight:600}
+code{background:#f4f4f4;padding:0 .2em}#sublens-errors{color:#b42318;white-space:pre-wrap}
+#sublens-status{color:#777;font-size:.85em}
+)css";
+
+// Renders every figure, then marks the page; errors go into #sublens-errors.
+constexpr const char* kDriver = R"js(
+(function () {
+  var errors = document.getElementById('sublens-errors');
+  function note(message) { errors.textContent += message + '\n'; }
+  var consoleError = console.error;
+  console.error = function () {
+    note('console.error: ' + Array.prototype.map.call(arguments, String).join(' '));
+    consoleError.apply(console, arguments);
+  };
+  window.addEventListener('error', function (e) { note('uncaught: ' + e.message); });
+  window.addEventListener('unhandledrejection', function (e) { note('unhandled: ' + e.reason); });
+  var specs = JSON.parse(document.getElementById('sublens-specs').textContent);
+  var ids = Object.keys(specs);
+  var done = 0;
+  var status = document.getElementById('sublens-status');
+  function mark() {
+    document.body.setAttribute('data-rendered', done + '/' + ids.length);
+    status.textContent = 'rendered ' + done + ' of ' + ids.length + ' figures';
+  }
+  mark();
+  ids.forEach(function (id) {
+    var element = document.getElementById('fig-' + id);
+    vegaEmbed(element, specs[id], {renderer: 'svg', downloadFileName: id,
+                                   actions: {export: true, source: true, compiled: false,
+                                             editor: false}})
+      .then(function (result) {
+        element.setAttribute('data-rendered', 'yes');
+        done += 1;
+        mark();
+      })
+      .catch(function (error) { note('figure ' + id + ': ' + error); });
+  });
+})();
+)js";
+
+}  // namespace
+
+int count_figures(const Report& report) {
+  int count = 0;
+  for (const auto& section : report.sections) count += static_cast<int>(section.figures.size());
+  return count;
+}
+
+std::string render_html(const Report& report) {
+  json specs = json::object();
+  std::ostringstream body;
+  if (!report.findings.empty()) {
+    body << "<h2>Findings</h2><p>Each claim of the papers, checked against this run's numbers.</p>"
+            "<table><tr><th>claim</th><th>held?</th><th>statistic</th></tr>";
+    for (const auto& finding : report.findings) {
+      const char* verdict = !finding.held ? "untested" : (*finding.held ? "held" : "failed");
+      const char* word = !finding.held ? "not testable" : (*finding.held ? "yes" : "no");
+      body << "<tr><td>" << html_escape(finding.claim) << "</td><td class=\"" << verdict << "\">"
+           << word << "</td><td style=\"text-align:left\">" << html_escape(finding.statistic)
+           << "</td></tr>";
+    }
+    body << "</table>";
+  }
+  for (const auto& section : report.sections) {
+    body << "<h2>" << html_escape(section.title) << "</h2>";
+    if (!section.text.empty()) body << "<p>" << html_escape(section.text) << "</p>";
+    if (!section.figures.empty()) body << "<div class=\"figures\">";
+    for (const auto& figure : section.figures) {
+      if (specs.contains(figure.id)) {
+        throw std::invalid_argument("report: figure id '" + figure.id + "' is used twice");
+      }
+      json spec = figure.spec;
+      if (!spec.contains("$schema")) spec["$schema"] = kVegaLiteSchema;
+      specs[figure.id] = spec;
+      body << "<figure><div class=\"figure-title\">" << html_escape(figure.title)
+           << "</div><div class=\"vega-figure\" id=\"fig-" << html_escape(figure.id) << "\"></div>";
+      if (!figure.caption.empty()) {
+        body << "<figcaption>" << html_escape(figure.caption) << "</figcaption>";
+      }
+      body << "</figure>";
+    }
+    if (!section.figures.empty()) body << "</div>";
+    for (const auto& table : section.tables) {
+      if (!table.title.empty()) body << "<h3>" << html_escape(table.title) << "</h3>";
+      body << "<table><tr>";
+      for (const auto& column : table.columns) body << "<th>" << html_escape(column) << "</th>";
+      body << "</tr>";
+      for (const auto& row : table.rows) {
+        body << "<tr>";
+        for (const auto& cell : row) {
+          body << "<td>" << html_escape(cell_text(cell, table.digits)) << "</td>";
+        }
+        body << "</tr>";
+      }
+      body << "</table>";
+    }
+  }
+  if (!report.files.empty()) {
+    body << "<h2>Files</h2><p>Every number above is in these files (paths relative to the report's "
+            "folder).</p><ul>";
+    for (const auto& file : report.files)
+      body << "<li><code>" << html_escape(file) << "</code></li>";
+    body << "</ul>";
+  }
+
+  std::string html;
+  html.reserve(assets::total_size() + 4096 + body.str().size());
+  html += "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>";
+  html += html_escape(report.title);
+  html += "</title><style>";
+  html += kStyle;
+  html += "</style>\n";
+  for (const auto& library : assets::libraries()) {
+    html += "<script>/* ";
+    html += library.name;
+    html += " */\n";
+    html += library.source;
+    html += "\n</script>\n";
+  }
+  html += "</head><body><h1>";
+  html += html_escape(report.title);
+  html += "</h1><p class=\"subtitle\">";
+  html += html_escape(report.subtitle);
+  html += "</p><div id=\"sublens-status\"></div><div id=\"sublens-errors\"></div>";
+  html += body.str();
+  html += "<script type=\"application/json\" id=\"sublens-specs\">";
+  html += script_json(specs);
+  html += "</script>\n<script>";
+  html += kDriver;
+  html += "</script></body></html>\n";
+  return html;
+}
+
+json line_chart(const json& values, const std::string& x, const std::string& y,
+                const std::string& color, const std::string& x_title, const std::string& y_title,
+                bool log_y) {
+  json encoding = {
+      {"x", {{"field", x}, {"type", "quantitative"}, {"title", x_title.empty() ? x : x_title}}},
+      {"y",
+       {{"field", y},
+        {"type", "quantitative"},
+        {"title", y_title.empty() ? y : y_title},
+        {"scale", log_y ? json{{"type", "log"}} : json{{"zero", false}}}}},
+      {"tooltip", json::array({{{"field", x}, {"type", "quantitative"}},
+                               {{"field", y}, {"type", "quantitative"}, {"format", ".4g"}}})}};
+  // Whole-number x (epochs, ranks, indices): whole-number ticks.
+  bool whole = true;
+  for (const auto& value : values) {
+    const auto found = value.find(x);
+    if (found == value.end() || !found->is_number_integer()) whole = false;
+  }
+  if (whole) encoding["x"]["axis"] = {{"tickMinStep", 1}, {"format", "d"}};
+  if (!color.empty()) {
+    encoding["color"] = {{"field", color}, {"type", "nominal"}, {"sort", nullptr}};
+    encoding["tooltip"].insert(encoding["tooltip"].begin(),
+                               {{"field", color}, {"type", "nominal"}});
+  }
+  return {{"width", 360},
+          {"height", 240},
+          {"data", {{"values", values}}},
+          {"mark", {{"type", "line"}, {"point", true}}},
+          {"encoding", encoding}};
+}
+
+json heatmap(const std::vector<std::string>& row_names, const std::vector<std::string>& col_names,
+             const std::vector<std::vector<double>>& values, const std::string& value_title,
+             const std::string& row_title, const std::string& col_title) {
+  if (values.size() != row_names.size()) {
+    throw std::invalid_argument("report: heatmap has " + std::to_string(values.size()) +
+                                " rows of values but " + std::to_string(row_names.size()) +
+                                " row names");
+  }
+  json cells = json::array();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (values[i].size() != col_names.size()) {
+      throw std::invalid_argument("report: heatmap row " + std::to_string(i) + " has " +
+                                  std::to_string(values[i].size()) + " values but " +
+                                  std::to_string(col_names.size()) + " column names");
+    }
+    for (std::size_t j = 0; j < col_names.size(); ++j) {
+      cells.push_back({{"row", row_names[i]},
+                       {"col", col_names[j]},
+                       {"value", std::isfinite(values[i][j]) ? json(values[i][j]) : json()}});
+    }
+  }
+  const int cell =
+      std::clamp(static_cast<int>(360 / std::max<std::size_t>(1, col_names.size())), 14, 48);
+  return {
+      {"width", cell * static_cast<int>(col_names.size())},
+      {"height", cell * static_cast<int>(row_names.size())},
+      {"data", {{"values", cells}}},
+      {"mark", {{"type", "rect"}, {"tooltip", true}}},
+      {"encoding",
+       {{"x", {{"field", "col"}, {"type", "ordinal"}, {"sort", col_names}, {"title", col_title}}},
+        {"y", {{"field", "row"}, {"type", "ordinal"}, {"sort", row_names}, {"title", row_title}}},
+        {"color",
+         {{"field", "value"},
+          {"type", "quantitative"},
+          {"title", value_title},
+          {"scale", {{"domain", {0, 1}}, {"scheme", "viridis"}}}}},
+        {"tooltip",
+         json::array({{{"field", "row"}, {"title", row_title + " (row)"}},
+                      {{"field", "col"}, {"title", col_title + " (column)"}},
+                      {{"field", "value"}, {"title", value_title}, {"format", ".4f"}}})}}}};
+}
+
+json scatter(const json& values, const std::vector<std::string>& tooltip_fields, int size) {
+  json tooltip = json::array();
+  for (const auto& field : tooltip_fields) tooltip.push_back({{"field", field}});
+  bool has_image = false;
+  for (const auto& value : values) {
+    if (value.contains("image")) {
+      has_image = true;
+      break;
+    }
+  }
+  if (has_image) tooltip.push_back({{"field", "image"}});
+  return {{"width", size},
+          {"height", size},
+          {"data", {{"values", values}}},
+          {"mark", {{"type", "point"}, {"filled", true}, {"size", 18}, {"opacity", 0.75}}},
+          {"encoding",
+           {{"x", {{"field", "x"}, {"type", "quantitative"}, {"title", "eigenvector 2"}}},
+            {"y", {{"field", "y"}, {"type", "quantitative"}, {"title", "eigenvector 3"}}},
+            {"color", {{"field", "label"}, {"type", "nominal"}, {"title", "class"}}},
+            {"tooltip", tooltip}}}};
+}
+
+json bars(const json& values, const std::string& category, const std::string& value,
+          const std::string& facet, const std::string& value_title) {
+  json spec = {{"data", {{"values", values}}},
+               {"mark", {{"type", "bar"}, {"tooltip", true}}},
+               {"encoding",
+                {{"y", {{"field", category}, {"type", "nominal"}, {"sort", nullptr}}},
+                 {"x", {{"field", value}, {"type", "quantitative"}, {"title", value_title}}},
+                 {"color", {{"field", category}, {"type", "nominal"}, {"legend", nullptr}}}}}};
+  if (facet.empty()) {
+    spec["width"] = 240;
+    return spec;
+  }
+  json inner = spec;
+  inner.erase("data");
+  inner["width"] = 180;
+  inner["height"] = 150;
+  return {{"data", {{"values", values}}},
+          {"facet", {{"field", facet}, {"type", "nominal"}, {"sort", nullptr}}},
+          {"columns", 3},
+          {"spec", inner}};
+}
+
+double spearman(const std::vector<double>& x, const std::vector<double>& y) {
+  if (x.size() != y.size()) {
+    throw std::invalid_argument("spearman: x has " + std::to_string(x.size()) +
+                                " values but y has " + std::to_string(y.size()));
+  }
+  const std::size_t n = x.size();
+  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+  auto ranks = [n](const std::vector<double>& v) {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return v[a] < v[b]; });
+    std::vector<double> rank(n);
+    for (std::size_t i = 0; i < n;) {
+      std::size_t j = i;
+      while (j + 1 < n && v[order[j + 1]] == v[order[i]]) ++j;
+      const double average = 0.5 * static_cast<double>(i + j) + 1.0;
+      for (std::size_t k = i; k <= j; ++k) rank[order[k]] = average;
+      i = j + 1;
+    }
+    return rank;
+  };
+  const auto rx = ranks(x);
+  const auto ry = ranks(y);
+  const double mean = 0.5 * static_cast<double>(n + 1);
+  double sxy = 0, sxx = 0, syy = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    sxy += (rx[i] - mean) * (ry[i] - mean);
+    sxx += (rx[i] - mean) * (rx[i] - mean);
+    syy += (ry[i] - mean) * (ry[i] - mean);
+  }
+  if (sxx == 0 || syy == 0) return std::numeric_limits<double>::quiet_NaN();
+  return sxy / std::sqrt(sxx * syy);
+}
+
+}  // namespace sublens::report

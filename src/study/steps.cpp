@@ -1,0 +1,186 @@
+// Resumable steps of a study. See include/sublens/study/steps.hpp.
+#include "sublens/study/steps.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "sublens/core/progress.hpp"
+#include "sublens/io/io.hpp"
+
+namespace sublens::study {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Bump when a record's meaning changes (invalidates every record).
+constexpr int kRecordFormat = 1;
+constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
+constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
+
+void fnv_update(std::uint64_t& hash, const char* data, std::size_t size) {
+  for (std::size_t i = 0; i < size; ++i) {
+    hash ^= static_cast<unsigned char>(data[i]);
+    hash *= kFnvPrime;
+  }
+}
+
+void fnv_file(std::uint64_t& hash, const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error("steps: cannot read " + path.string());
+  std::array<char, 1 << 16> buffer{};
+  while (file) {
+    file.read(buffer.data(), buffer.size());
+    fnv_update(hash, buffer.data(), static_cast<std::size_t>(file.gcount()));
+  }
+}
+
+std::string hex(std::uint64_t value) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+}  // namespace
+
+std::vector<json> run_self(const std::vector<std::string>& args) {
+  std::vector<std::string> argv_strings = {"sublens", "--quiet"};
+  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : argv_strings) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("steps: pipe failed");
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("steps: fork failed");
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    execv("/proc/self/exe", argv.data());
+    std::perror("steps: exec /proc/self/exe");
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  std::string output;
+  std::array<char, 65536> buffer{};
+  ssize_t got = 0;
+  while ((got = read(pipe_fds[0], buffer.data(), buffer.size())) != 0) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) break;
+    output.append(buffer.data(), static_cast<std::size_t>(got));
+  }
+  close(pipe_fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string command_line;
+  for (const auto& arg : args) command_line += " " + arg;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error("step 'sublens" + command_line + "' failed (exit " +
+                             std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+  }
+  std::vector<json> rows;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) rows.push_back(json::parse(line));
+  }
+  return rows;
+}
+
+StepRunner::StepRunner(fs::path dir, std::string who, int planned_steps)
+    : dir_(std::move(dir)), who_(std::move(who)), planned_(planned_steps) {
+  fs::create_directories(dir_ / "steps");
+}
+
+std::string StepRunner::hash_path(const fs::path& path) {
+  std::error_code error;
+  if (fs::is_directory(path, error)) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(path)) {
+      if (entry.is_regular_file()) files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    std::uint64_t hash = kFnvOffset;
+    for (const auto& file : files) {
+      const std::string name = file.filename().string() + "=" + hash_path(file) + ";";
+      fnv_update(hash, name.data(), name.size());
+    }
+    return hex(hash);
+  }
+  if (!fs::is_regular_file(path, error)) return "missing";
+  const auto size = fs::file_size(path);
+  const auto mtime = fs::last_write_time(path).time_since_epoch().count();
+  const std::string memo = path.string() + "|" + std::to_string(size) + "|" + std::to_string(mtime);
+  if (auto found = hashes_.find(memo); found != hashes_.end()) return found->second;
+  std::uint64_t hash = kFnvOffset;
+  fnv_file(hash, path);
+  return hashes_[memo] = hex(hash);
+}
+
+std::vector<json> StepRunner::run(const Step& step) {
+  std::uint64_t key_hash = kFnvOffset;
+  std::string key_text = "format=" + std::to_string(kRecordFormat) + ";";
+  for (const auto& arg : step.args) key_text += arg + '\x1f';
+  for (const auto& input : step.inputs) key_text += input.string() + "=" + hash_path(input) + ";";
+  fnv_update(key_hash, key_text.data(), key_text.size());
+  const std::string key = hex(key_hash);
+  const fs::path record_file = dir_ / "steps" / (step.name + ".json");
+  const int number = ran_ + skipped_ + 1;
+  char counter[64];
+  if (planned_ > 0) {
+    std::snprintf(counter, sizeof counter, "[%d/%d]", number, planned_);
+  } else {
+    std::snprintf(counter, sizeof counter, "[%d]", number);
+  }
+
+  std::error_code error;
+  if (fs::is_regular_file(record_file, error)) {
+    try {
+      std::ifstream file(record_file);
+      const json record = json::parse(file);
+      bool outputs_exist = true;
+      for (const auto& output : step.outputs) outputs_exist = outputs_exist && fs::exists(output);
+      if (record.at("key") == key && outputs_exist) {
+        ++skipped_;
+        if (Progress::global_enabled()) {
+          std::fprintf(stderr, "%s: %s %s: done before, skipped\n", who_.c_str(), counter,
+                       step.name.c_str());
+        }
+        return record.at("output").get<std::vector<json>>();
+      }
+    } catch (const std::exception&) {
+      // An unreadable record is a step that did not finish: run it again.
+    }
+  }
+
+  std::string eta;
+  if (ran_ > 0 && planned_ > 0) {
+    const double remaining = seconds_ran_ / ran_ * std::max(0, planned_ - number + 1);
+    char text[64];
+    std::snprintf(text, sizeof text, " (about %.0f s left)", remaining);
+    eta = text;
+  }
+  if (Progress::global_enabled()) {
+    std::fprintf(stderr, "%s: %s %s%s\n", who_.c_str(), counter, step.name.c_str(), eta.c_str());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<json> output = run_self(step.args);
+  seconds_ran_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ++ran_;
+  const json record = {{"key", key}, {"args", step.args}, {"output", output}};
+  io::write_file_atomically(record_file, record.dump(1) + "\n");
+  return output;
+}
+
+}  // namespace sublens::study

@@ -1,0 +1,162 @@
+"""`sublens analyze` on numpy-written activations, its resumability, and the report in a browser.
+
+The browser test opens the self-contained report.html in headless Chromium with the network
+unreachable by construction (file:// URL, no proxy), fails on any console error, uncaught exception
+or figure that vega-embed did not render, and saves a screenshot next to the build's binaries
+(build/test-artifacts/report.png).
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import BIN, assert_bad_input
+
+N = 200
+CLASSES = 5
+LAYERS = ("block1", "block2", "block3")
+
+
+def write_fixture(folder):
+    """Three layers whose class structure sharpens with depth; logits ~75% accurate; 8x8 images."""
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, CLASSES, N)
+    acts = {}
+    for depth, (name, d) in enumerate(zip(LAYERS, (48, 32, 16))):
+        centers = rng.normal(size=(CLASSES, d))
+        acts[name] = (centers[labels] * (0.4 + 1.2 * depth) + rng.normal(size=(N, d))).astype(np.float32)
+    np.savez(folder / "acts.npz", **acts)
+    np.save(folder / "labels.npy", labels.astype(np.int64))
+    logits = (3.0 * np.eye(CLASSES)[labels] + 1.5 * rng.normal(size=(N, CLASSES))).astype(np.float32)
+    np.save(folder / "logits.npy", logits)
+    np.save(folder / "images.npy", rng.random((N, 8, 8)).astype(np.float32))
+    return labels, logits
+
+
+def analyze_args(folder, out):
+    return ["analyze", folder / "acts.npz", "--labels", folder / "labels.npy", "--logits",
+            folder / "logits.npy", "--images", folder / "images.npy", "--ranks", "4,8",
+            "--nmf-max-iter", "50", "--threads", "2", "-o", out]
+
+
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("analyze")
+    labels, logits = write_fixture(folder)
+    out = folder / "out"
+    proc = subprocess.run([BIN, "--quiet", *map(str, analyze_args(folder, out))],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return folder, out, json.loads(proc.stdout), labels, logits
+
+
+def test_analyze_writes_every_result(analysis):
+    folder, out, summary, labels, logits = analysis
+
+    result = json.loads((out / "result.json").read_text())
+
+    assert summary["layers"] == list(LAYERS)
+    assert [layer["name"] for layer in result["layers"]] == list(LAYERS)
+    for name in ("layers.csv", "ssc-cka.npy", "linear-cka.npy", "table1.csv",
+                 "confidently-wrong.csv", "spectrum/spectrum.csv", "nmf/sweep.csv", "report.html",
+                 "predictions.npy"):
+        assert (out / name).is_file(), name
+    for layer in LAYERS:
+        assert np.load(out / "embeddings" / f"{layer}.npy").shape == (N, 3)
+    ssc_cka = np.load(out / "ssc-cka.npy")
+    assert ssc_cka.shape == (3, 3)
+    np.testing.assert_allclose(np.diag(ssc_cka), 1.0, atol=1e-9)
+    # Table 1's network accuracy is the argmax of the logits against the labels.
+    assert result["table1"]["network_accuracy"] == pytest.approx(np.mean(logits.argmax(1) == labels))
+    wrong = result["confidently_wrong"]
+    assert 0 < len(wrong) <= 5
+    assert all(w["label"] != w["predicted"] for w in wrong)
+    # Modularity rises with depth by construction: the finding must hold.
+    modularity = [layer["modularity"] for layer in result["layers"]]
+    assert modularity == sorted(modularity)
+    assert result["findings"][0]["held"] is True
+    assert {row["rank"] for row in result["nmf"]["rmse"]} == {4, 8}
+
+
+def test_analyze_rerun_skips_every_step_and_rewrites_identical_tables(analysis, sublens_json):
+    folder, out, first, _, _ = analysis
+    before = {name: (out / name).read_bytes() for name in ("result.json", "layers.csv", "table1.csv")}
+
+    second = sublens_json(*analyze_args(folder, out))
+
+    assert second["steps_run"] == 0
+    assert second["steps_skipped"] == first["steps_run"] + first["steps_skipped"]
+    for name, content in before.items():
+        assert (out / name).read_bytes() == content, name
+
+
+def test_analyze_recomputes_only_what_depends_on_a_changed_input(tmp_path, sublens_json):
+    labels, _ = write_fixture(tmp_path)
+    first = sublens_json(*analyze_args(tmp_path, tmp_path / "out"))
+    changed = labels.copy()
+    changed[:10] = (changed[:10] + 1) % CLASSES
+    np.save(tmp_path / "labels.npy", changed)
+
+    second = sublens_json(*analyze_args(tmp_path, tmp_path / "out"))
+
+    # Modularity (3 layers), Table 1 and the neighbourhoods depend on the labels; the SSC graphs,
+    # embeddings, CKA matrices, spectra and the NMF sweep do not.
+    assert first["steps_skipped"] == 0
+    assert second["steps_run"] == 5
+    assert second["steps_skipped"] == first["steps_run"] - 5
+
+
+def test_analyze_rejects_labels_of_the_wrong_length(tmp_path, sublens):
+    write_fixture(tmp_path)
+    np.save(tmp_path / "short.npy", np.zeros(N - 1, dtype=np.int64))
+
+    proc = sublens("analyze", tmp_path / "acts.npz", "--labels", tmp_path / "short.npy", "-o",
+                   tmp_path / "out")
+
+    assert_bad_input(proc, "short.npy", "shape", str(N),
+                     outputs=[tmp_path / "out" / "report.html", tmp_path / "out" / "result.json"])
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (scripts/bootstrap)")
+def test_report_renders_every_figure_in_headless_chromium(analysis, tmp_path):
+    _, out, _, _, _ = analysis
+    html = (out / "report.html").read_text()
+    assert "http://" not in html.split("<script>")[0] and "<link" not in html
+    expected = len(re.findall(r'class="vega-figure"', html))
+    flags = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+             "--v=0", "--virtual-time-budget=20000"]
+    url = (out / "report.html").resolve().as_uri()
+
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    artifacts = os.path.join(os.path.dirname(BIN), "..", "test-artifacts")
+    os.makedirs(artifacts, exist_ok=True)
+    screenshot = os.path.join(artifacts, "report.png")
+    shot = subprocess.run([*flags, f"--screenshot={screenshot}", "--window-size=1400,2400", url],
+                          capture_output=True, text=True, timeout=120)
+
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    errors = re.search(r'<div id="sublens-errors">(.*?)</div>', dom.stdout, re.S)
+    assert errors is not None and errors.group(1).strip() == "", errors and errors.group(1)
+    console = [line for line in dom.stderr.splitlines()
+               if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    assert not console, console
+    assert expected >= 8
+    assert f'data-rendered="{expected}/{expected}"' in dom.stdout
+    assert dom.stdout.count('data-rendered="yes"') == expected
+    assert dom.stdout.count("<svg") >= expected
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert os.path.getsize(screenshot) > 10_000
