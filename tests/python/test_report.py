@@ -18,7 +18,8 @@ from conftest import BIN, assert_bad_input
 
 N = 200
 CLASSES = 5
-LAYERS = ("block1", "block2", "block3")
+# Network order differs from name order on purpose: results must follow the network's order.
+LAYERS = ("stem", "block", "after")
 
 
 def write_fixture(folder):
@@ -70,6 +71,16 @@ def test_analyze_writes_every_result(analysis):
     ssc_cka = np.load(out / "ssc-cka.npy")
     assert ssc_cka.shape == (3, 3)
     np.testing.assert_allclose(np.diag(ssc_cka), 1.0, atol=1e-9)
+    # result.json's heatmaps are in network order, with the values of the named pairs in the CSV.
+    for key, csv_name in (("ssc_cka", "ssc-cka.csv"), ("linear_cka", "linear-cka.csv")):
+        rows = (out / csv_name).read_text().splitlines()
+        csv_names = rows[0].split(",")[1:]
+        csv_values = {(row.split(",")[0], csv_names[j]): float(v)
+                      for row in rows[1:] for j, v in enumerate(row.split(",")[1:])}
+        assert result[key]["rows"] == list(LAYERS) and result[key]["cols"] == list(LAYERS)
+        for i, a in enumerate(LAYERS):
+            for j, b in enumerate(LAYERS):
+                assert result[key]["values"][i][j] == pytest.approx(csv_values[(a, b)], rel=1e-12)
     # Table 1's network accuracy is the argmax of the logits against the labels.
     assert result["table1"]["network_accuracy"] == pytest.approx(np.mean(logits.argmax(1) == labels))
     wrong = result["confidently_wrong"]
