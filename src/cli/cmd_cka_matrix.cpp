@@ -79,7 +79,7 @@ Source load_source(const std::string& path, bool graph, const std::vector<std::s
       files.push_back(path);
     }
     for (const auto& file : files) {
-      source.names.push_back(file.stem().string());
+      source.names.push_back(io::layer_name_from_stem(file.stem().string()));
       source.graphs.push_back(io::read_sparse_npz(file));
       source.graphs.back().makeCompressed();
     }

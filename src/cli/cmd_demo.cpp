@@ -286,7 +286,7 @@ json demo_command(const DemoOptions& options) {
   for (int epoch = 1; epoch <= last; ++epoch) {
     json modularity = json::array();
     for (const auto& layer : layers) {
-      const fs::path graph = graphs_of(epoch) / (layer + ".npz");
+      const fs::path graph = graphs_of(epoch) / (io::layer_file_stem(layer) + ".npz");
       modularity.push_back(run_self({"modularity", graph.string(), "--labels", labels.string()})
                                .at(0)["modularity"]);
     }

@@ -226,7 +226,7 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
       files.push_back((rank_dir / "objective.npy").string());
       for (std::size_t b = 0; b < blocks.size(); ++b) {
         const bool input = blocks[b].kind == "input";
-        const std::string stem = (input ? "P_" : "O_") + safe_name(blocks[b].name);
+        const std::string stem = (input ? "P_" : "O_") + io::layer_file_stem(blocks[b].name);
         const Matrix& w = fit.factors.blocks[b];
         io::write_matrix(rank_dir / (stem + ".npy"), RowMatrix(w));
         const factor::GrayImage image =

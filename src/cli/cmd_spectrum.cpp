@@ -55,7 +55,7 @@ nlohmann::json spectrum_command(const SpectrumCommandOptions& options) {
     const io::Layer& layer = layers[index];
     const factor::SpectrumResult& spectrum = spectra[index];
     const Vector& s = spectrum.singular_values;
-    const fs::path file = dir / ("spectrum_" + safe_name(layer.name) + ".npy");
+    const fs::path file = dir / ("spectrum_" + io::layer_file_stem(layer.name) + ".npy");
     io::write_npy(file, io::NdArray::from_double({s.size()}, s.data()));
     files.push_back(file.string());
     nlohmann::json values = nlohmann::json::array();

@@ -41,11 +41,7 @@ struct SscCommandOptions {
   int threads = 0;
 };
 
-std::string file_name_for(const std::string& layer) {
-  std::string name = safe_name(layer);
-  if (name.empty() || name == "." || name == "..") name = "_" + name;
-  return name + ".npz";
-}
+std::string file_name_for(const std::string& layer) { return io::layer_file_stem(layer) + ".npz"; }
 
 ssc::Options solver_options(const SscCommandOptions& command) {
   ssc::Options options;

@@ -53,25 +53,6 @@ bool is_sparse_npz(const std::filesystem::path& path) {
   return path.extension() == ".npz" && io::sparse_npz_format(path).has_value();
 }
 
-std::string safe_name(const std::string& name) {
-  // Percent-encoding keeps the map one-to-one, so two layers never share a file ("a/b" -> "a%2Fb",
-  // "a_b" stays), and a leading '.' is encoded so no name becomes "..", "." or a hidden file.
-  std::string out;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    (c == '.' && i > 0) || c == '_' || c == '-';
-    if (ok) {
-      out += c;
-    } else {
-      char code[4];
-      std::snprintf(code, sizeof code, "%%%02X", static_cast<unsigned char>(c));
-      out += code;
-    }
-  }
-  return out.empty() ? "%00" : out;
-}
-
 std::string csv_field(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
   std::string quoted = "\"";

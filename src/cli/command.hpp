@@ -54,10 +54,6 @@ IntVector read_int_vector(const std::filesystem::path& path);
 // affinity graph rather than activations.
 bool is_sparse_npz(const std::filesystem::path& path);
 
-// `name` as a file name built from a layer name: every character other than [A-Za-z0-9._-] (and a
-// leading '.') percent-encoded ("block/1" -> "block%2F1"), so distinct layers get distinct files.
-std::string safe_name(const std::string& name);
-
 // `text` as one CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.
 std::string csv_field(const std::string& text);
 

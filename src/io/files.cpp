@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <system_error>
@@ -106,6 +107,43 @@ void write_file_atomically(const fs::path& path, const std::string& bytes) {
       throw std::system_error(errno, std::generic_category(), "cannot close " + path.string());
     }
   });
+}
+
+std::string layer_file_stem(const std::string& name) {
+  std::string out;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      (c == '.' && i > 0) || c == '_' || c == '-';
+    if (keep) {
+      out += c;
+    } else {
+      char code[4];
+      std::snprintf(code, sizeof code, "%%%02X", static_cast<unsigned char>(c));
+      out += code;
+    }
+  }
+  return out.empty() ? "%00" : out;  // "%00" decodes to the empty name
+}
+
+std::string layer_name_from_stem(const std::string& stem) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (stem == "%00") return "";
+  std::string name;
+  for (std::size_t i = 0; i < stem.size(); ++i) {
+    if (stem[i] == '%' && i + 2 < stem.size() && hex(stem[i + 1]) >= 0 && hex(stem[i + 2]) >= 0) {
+      name += static_cast<char>(hex(stem[i + 1]) * 16 + hex(stem[i + 2]));
+      i += 2;
+    } else {
+      name += stem[i];  // not an escape: kept as written (files sublens did not name)
+    }
+  }
+  return name;
 }
 
 }  // namespace sublens::io

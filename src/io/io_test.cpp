@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "sublens/core/error.hpp"
 
@@ -647,6 +648,30 @@ TEST_F(IoTest, AtomicWriteLeavesNoTemporaryOrPartialFileOnFailure) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
   }
   EXPECT_THROW(write_file_atomically(path("no/such/folder/x.npy"), "x"), InputError);
+}
+
+// ---- layer names as file names
+// -------------------------------------------------------------------
+
+TEST(LayerFileStem, IsSafeOneToOneAndInvertible) {
+  const std::vector<std::string> names = {"stage1.block2", "a/b", "a_b",    "a%2Fb", "..", ".", "",
+                                          ".hidden",       "x y", "conv\\1"};
+
+  std::set<std::string> stems;
+  for (const auto& name : names) {
+    const std::string stem = layer_file_stem(name);
+    stems.insert(stem);
+    EXPECT_EQ(layer_name_from_stem(stem), name) << stem;
+    EXPECT_EQ(stem.find_first_not_of(
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-%"),
+              std::string::npos)
+        << stem;
+    EXPECT_NE(stem.front(), '.') << stem;
+  }
+
+  EXPECT_EQ(stems.size(), names.size());  // distinct layers never share a file
+  EXPECT_EQ(layer_file_stem("stage1.block2"), "stage1.block2");  // common names stay readable
+  EXPECT_EQ(layer_file_stem("a/b"), "a%2Fb");
 }
 
 }  // namespace

@@ -212,7 +212,7 @@ json run_analysis(const AnalysisOptions& options) {
   }
   if (!options.graphs.empty()) {
     for (const auto& array : arrays)
-      require_file(options.graphs / (array.name + ".npz"), "--graphs");
+      require_file(options.graphs / (io::layer_file_stem(array.name) + ".npz"), "--graphs");
   }
 
   const fs::path dir = options.output;
@@ -254,7 +254,9 @@ json run_analysis(const AnalysisOptions& options) {
                            {options.activations},
                            {graphs}});
   }
-  auto graph_of = [&](const std::string& layer) { return graphs / (layer + ".npz"); };
+  auto graph_of = [&](const std::string& layer) {
+    return graphs / (io::layer_file_stem(layer) + ".npz");
+  };
 
   // ---- 2. Modularity per layer, embeddings per layer.
   json layer_rows = json::array();
@@ -268,7 +270,7 @@ json run_analysis(const AnalysisOptions& options) {
                   {graph_of(layer), options.labels},
                   {}})
             .at(0);
-    const fs::path embedding = dir / "embeddings" / (layer + ".npy");
+    const fs::path embedding = dir / "embeddings" / (io::layer_file_stem(layer) + ".npy");
     steps.run({"embed-" + layer,
                {"embed", graph_of(layer).string(), "-k", "3", "-o", embedding.string()},
                {graph_of(layer)},

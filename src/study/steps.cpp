@@ -135,7 +135,7 @@ std::vector<json> StepRunner::run(const Step& step) {
   for (const auto& input : step.inputs) key_text += input.string() + "=" + hash_path(input) + ";";
   fnv_update(key_hash, key_text.data(), key_text.size());
   const std::string key = hex(key_hash);
-  const fs::path record_file = dir_ / "steps" / (step.name + ".json");
+  const fs::path record_file = dir_ / "steps" / (io::layer_file_stem(step.name) + ".json");
   const int number = ran_ + skipped_ + 1;
   char counter[64];
   if (planned_ > 0) {

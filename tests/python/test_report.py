@@ -171,3 +171,22 @@ def test_report_renders_every_figure_in_headless_chromium(analysis, tmp_path):
     assert dom.stdout.count("<svg") >= expected
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert os.path.getsize(screenshot) > 10_000
+
+
+def test_analyze_keeps_layer_names_that_are_not_file_names(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 60)
+    names = ["x/1", "x_1", "late"]  # '/' cannot be a file name; "x/1" and "x_1" must stay apart
+    np.savez(tmp_path / "a.npz", **{name: rng.normal(size=(60, 4 + i)) + i * labels[:, None]
+                                     for i, name in enumerate(names)})
+    np.save(tmp_path / "labels.npy", labels)
+
+    proc = subprocess.run([BIN, "--quiet", "analyze", str(tmp_path / "a.npz"), "--labels",
+                           str(tmp_path / "labels.npy"), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert [layer["name"] for layer in result["layers"]] == names
+    assert result["ssc_cka"]["rows"] == names
+    assert len(os.listdir(tmp_path / "out" / "graphs")) == 3

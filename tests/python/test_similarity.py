@@ -213,3 +213,20 @@ def test_coo_graph_is_taken_as_a_graph(sublens_json, graphs, tmp_path):
 
     assert out["kind"] == "graph"
     assert out["cka"] == pytest.approx(cka(dense[0], dense[1], "biased"), abs=TOL)
+
+
+def test_layer_names_survive_the_graph_folder(sublens_json, tmp_path):
+    # Names that are not file-name safe, and two that a naive '_' replacement would merge.
+    rng = np.random.default_rng(3)
+    names = ["block/1", "block_1", "..", "stage.2"]
+    np.savez(tmp_path / "acts.npz", **{name: rng.normal(size=(40, 6 + i)) for i, name in enumerate(names)})
+
+    sublens_json("ssc", tmp_path / "acts.npz", "--all-layers", "-o", tmp_path / "graphs")
+    out = sublens_json("cka-matrix", tmp_path / "graphs", "-o", tmp_path / "m.npy")
+    direct = sublens_json("cka", tmp_path / "graphs" / "block%2F1.npz", tmp_path / "graphs" / "block_1.npz")
+
+    assert len(os.listdir(tmp_path / "graphs")) == len(names)
+    assert sorted(out["rows"]) == sorted(names)
+    m = np.load(tmp_path / "m.npy")
+    i, j = out["rows"].index("block/1"), out["cols"].index("block_1")
+    assert m[i, j] == pytest.approx(direct["cka"], rel=1e-12)

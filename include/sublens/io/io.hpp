@@ -144,6 +144,14 @@ std::vector<std::int64_t> read_int_vector(const std::filesystem::path& path);
 RowMatrix read_matrix(const std::filesystem::path& path);
 void write_matrix(const std::filesystem::path& path, const Eigen::Ref<const RowMatrix>& matrix);
 
+// ---- layer names as file names -----------------------------------------------------------------
+// `name` as a file stem: every character other than [A-Za-z0-9._-] (and a leading '.') is
+// percent-encoded ("block/1" -> "block%2F1"), so distinct layers always get distinct files and no
+// name becomes "", "." or "..". `layer_name_from_stem` inverts it (used when a folder of per-layer
+// files, e.g. `sublens ssc --all-layers`, is read back).
+std::string layer_file_stem(const std::string& name);
+std::string layer_name_from_stem(const std::string& stem);
+
 // ---- atomic writes --------------------------------------------------------------------------
 // Calls `write` with the path of a temporary file in the folder of `path`, then renames it over
 // `path`; on any exception the temporary file is removed and the exception rethrown.
