@@ -6,17 +6,18 @@
 #include <cstdio>
 #include <limits>
 #include <numeric>
+#include <set>
 #include <sstream>
 #include <string_view>
 
 #include "report_assets.hpp"
+#include "report_internal.hpp"
 
 namespace sublens::report {
-namespace {
 
 using nlohmann::json;
 
-constexpr const char* kVegaLiteSchema = "https://vega.github.io/schema/vega-lite/v6.json";
+namespace internal {
 
 std::string html_escape(std::string_view text) {
   std::string out;
@@ -42,7 +43,6 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
-// JSON that is safe inside <script>: "</" cannot close the element, U+2028/9 are escaped by dump.
 std::string script_json(const json& value) {
   std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   std::string out;
@@ -57,6 +57,30 @@ std::string script_json(const json& value) {
   }
   return out;
 }
+
+std::vector<std::pair<std::string, json>> figure_specs(const Report& report) {
+  constexpr const char* kVegaLiteSchema = "https://vega.github.io/schema/vega-lite/v6.json";
+  std::vector<std::pair<std::string, json>> specs;
+  std::set<std::string> seen;
+  for (const auto& section : report.sections) {
+    for (const auto& figure : section.figures) {
+      if (!seen.insert(figure.id).second) {
+        throw std::invalid_argument("report: figure id '" + figure.id + "' is used twice");
+      }
+      json spec = figure.spec;
+      if (!spec.contains("$schema")) spec["$schema"] = kVegaLiteSchema;
+      specs.emplace_back(figure.id, std::move(spec));
+    }
+  }
+  return specs;
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::html_escape;
+using internal::script_json;
 
 std::string cell_text(const json& value, int digits) {
   if (value.is_null()) return "–";
@@ -135,6 +159,7 @@ int count_figures(const Report& report) {
 
 std::string render_html(const Report& report) {
   json specs = json::object();
+  for (auto& [id, spec] : internal::figure_specs(report)) specs[id] = std::move(spec);
   std::ostringstream body;
   if (!report.findings.empty()) {
     body << "<h2>Findings</h2><p>Each claim of the papers, checked against this run's numbers.</p>"
@@ -153,12 +178,6 @@ std::string render_html(const Report& report) {
     if (!section.text.empty()) body << "<p>" << html_escape(section.text) << "</p>";
     if (!section.figures.empty()) body << "<div class=\"figures\">";
     for (const auto& figure : section.figures) {
-      if (specs.contains(figure.id)) {
-        throw std::invalid_argument("report: figure id '" + figure.id + "' is used twice");
-      }
-      json spec = figure.spec;
-      if (!spec.contains("$schema")) spec["$schema"] = kVegaLiteSchema;
-      specs[figure.id] = spec;
       body << "<figure><div class=\"figure-title\">" << html_escape(figure.title)
            << "</div><div class=\"vega-figure\" id=\"fig-" << html_escape(figure.id) << "\"></div>";
       if (!figure.caption.empty()) {
@@ -333,6 +352,37 @@ json bars(const json& values, const std::string& category, const std::string& va
           {"facet", {{"field", facet}, {"type", "nominal"}, {"sort", nullptr}}},
           {"columns", 3},
           {"spec", inner}};
+}
+
+json image(const std::string& data_url, int width, int height) {
+  if (data_url.rfind("data:", 0) != 0) {
+    throw std::invalid_argument(
+        "report: image needs a data: URL (the page fetches nothing), got '" +
+        data_url.substr(0, 40) + "'");
+  }
+  if (width < 1 || height < 1) {
+    throw std::invalid_argument(
+        "report: image size must be at least 1 x 1 (width = " + std::to_string(width) +
+        ", height = " + std::to_string(height) + ")");
+  }
+  // x = y = 0 with align left / baseline top: the image fills the view; without them vega-lite
+  // centres the image on (width / 2, 0). aria false: no aria-label repeating the whole data URL.
+  return {{"width", width},
+          {"height", height},
+          {"config", {{"view", {{"stroke", nullptr}}}}},
+          {"data", {{"values", json::array({{{"url", data_url}}})}}},
+          {"mark",
+           {{"type", "image"},
+            {"width", width},
+            {"height", height},
+            {"align", "left"},
+            {"baseline", "top"},
+            {"smooth", false},
+            {"aria", false}}},
+          {"encoding",
+           {{"url", {{"field", "url"}, {"type", "nominal"}}},
+            {"x", {{"value", 0}}},
+            {"y", {{"value", 0}}}}}};
 }
 
 double spearman(const std::vector<double>& x, const std::vector<double>& y) {

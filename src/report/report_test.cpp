@@ -1,14 +1,89 @@
 #include "sublens/report/report.hpp"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <stdexcept>
+#include <string>
 
 namespace sublens::report {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr double kTol = 1e-12;
+
+// A 2 x 2 RGB PNG (red, blue / green, white), written with Python's zlib.
+constexpr const char* kTinyPngUrl =
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR4nGP4zwAE/"
+    "0Ho////AB/uBftt3M6tAAAAAElFTkSuQmCC";
+
+// A fresh folder under the system temporary folder, removed with its contents at the end.
+class TemporaryFolder {
+ public:
+  TemporaryFolder() {
+    std::string pattern = (fs::temp_directory_path() / "sublens-report-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TemporaryFolder() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Sets (or, with nullopt, unsets) an environment variable for the life of the object.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      ::setenv(name, value->c_str(), 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+std::uint32_t big_endian_u32(const std::string& bytes, std::size_t offset) {
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    value = (value << 8) | static_cast<unsigned char>(bytes.at(offset + i));
+  }
+  return value;
+}
+
+Report one_section(std::vector<Figure> figures) {
+  Report page{"t", "s"};
+  page.sections.push_back(Section{"sec", "", std::move(figures)});
+  return page;
+}
 
 TEST(Spearman, MonotoneSequencesGiveOne) {
   const std::vector<double> x = {1, 2, 3, 4};
@@ -70,6 +145,155 @@ TEST(Heatmap, ShapeMismatchNamesBothSizes) {
     EXPECT_NE(std::string(error.what()).find("1 rows of values but 2 row names"),
               std::string::npos);
   }
+}
+
+TEST(Image, SpecShowsTheDataUrlAtTheGivenSize) {
+  const nlohmann::json spec = image(kTinyPngUrl, 120, 80);
+
+  EXPECT_EQ(spec["mark"]["type"], "image");
+  EXPECT_EQ(spec["width"], 120);
+  EXPECT_EQ(spec["height"], 80);
+  EXPECT_EQ(spec["data"]["values"][0]["url"], kTinyPngUrl);
+}
+
+TEST(Image, RejectsRemoteUrlsAndEmptySizes) {
+  EXPECT_THROW(image("https://example.com/a.png", 10, 10), std::invalid_argument);
+  EXPECT_THROW(image(kTinyPngUrl, 0, 10), std::invalid_argument);
+  EXPECT_THROW(image(kTinyPngUrl, 10, -1), std::invalid_argument);
+}
+
+TEST(StaticFigures, WritesSvgAndPngOfEveryFigure) {
+  const std::vector<std::string> layers = {"conv-stem", "block-two", "fc-head"};
+  const nlohmann::json points = {{{"layer_index", 0}, {"modularity", 0.1}},
+                                 {{"layer_index", 1}, {"modularity", 0.3}},
+                                 {{"layer_index", 2}, {"modularity", 0.6}}};
+  const Report page =
+      one_section({{"modularity", "Modularity", "",
+                    line_chart(points, "layer_index", "modularity", "", "", "")},
+                   {"ssc-cka", "SSC-CKA", "",
+                    heatmap(layers, layers, {{1, 0.5, 0.2}, {0.5, 1, 0.4}, {0.2, 0.4, 1}}, "CKA")},
+                   {"latent-0", "Latent 0", "", image(kTinyPngUrl, 120, 120)}});
+  TemporaryFolder folder;
+  const fs::path dir = folder.path() / "figures";
+
+  const StaticFigures figures = write_static_figures(page, dir);
+
+  if (!figures.skipped_reason.empty()) GTEST_SKIP() << figures.skipped_reason;
+  ASSERT_EQ(figures.files.size(), 6u);
+  for (const std::string id : {"modularity", "ssc-cka", "latent-0"}) {
+    const std::string svg = read_bytes(dir / (id + ".svg"));
+    const std::string png = read_bytes(dir / (id + ".png"));
+    EXPECT_EQ(svg.rfind("<svg", 0), 0u) << id;
+    ASSERT_GE(png.size(), 24u) << id;
+    EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << id;
+    EXPECT_EQ(png.substr(12, 4), "IHDR") << id;
+    EXPECT_GT(big_endian_u32(png, 16), 100u) << id;  // width
+    EXPECT_GT(big_endian_u32(png, 20), 100u) << id;  // height
+  }
+  const std::string heatmap_svg = read_bytes(dir / "ssc-cka.svg");
+  for (const auto& layer : layers) {
+    EXPECT_NE(heatmap_svg.find(">" + layer + "<"), std::string::npos) << layer;
+  }
+  EXPECT_NE(read_bytes(dir / "latent-0.svg").find(kTinyPngUrl), std::string::npos);
+  // 2x scale: the 120 x 120 image plus 5 px padding on each side.
+  EXPECT_EQ(big_endian_u32(read_bytes(dir / "latent-0.png"), 16), 260u);
+  EXPECT_EQ(figures.files.front(), dir / "modularity.svg");
+}
+
+TEST(StaticFigures, FiguresThatDoNotRenderThrowNamingEachAndWriteNothing) {
+  const Report page =
+      one_section({{"fine", "Fine", "", image(kTinyPngUrl, 120, 120)},
+                   {"no-such-mark",
+                    "Broken",
+                    "",
+                    {{"data", {{"values", nlohmann::json::array({{{"a", 1}}})}}},
+                     {"mark", "no-such-mark"},
+                     {"encoding", {{"x", {{"field", "a"}, {"type", "quantitative"}}}}}}},
+                   {"broken-png", "Broken image", "", image("data:image/png;base64,AAAA", 50, 50)},
+                   {"remote-data",
+                    "Remote data",
+                    "",
+                    {{"data", {{"url", "https://example.com/data.csv"}}},
+                     {"mark", "point"},
+                     {"encoding", {{"x", {{"field", "a"}, {"type", "quantitative"}}}}}}}});
+  TemporaryFolder folder;
+  const fs::path dir = folder.path() / "figures";
+
+  try {
+    const StaticFigures figures = write_static_figures(page, dir);
+    if (!figures.skipped_reason.empty()) GTEST_SKIP() << figures.skipped_reason;
+    FAIL() << "expected std::runtime_error";
+  } catch (const std::runtime_error& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("3 of 4 figures did not render"), std::string::npos) << message;
+    EXPECT_NE(message.find("'no-such-mark'"), std::string::npos) << message;
+    EXPECT_NE(message.find("'broken-png': Error: image did not load"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("'remote-data'"), std::string::npos) << message;
+    EXPECT_EQ(message.find("'fine'"), std::string::npos) << message;
+  }
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST(StaticFigures, MissingOverrideIsAnErrorAndNothingOnPathIsASkip) {
+  const Report page = one_section({{"latent", "Latent", "", image(kTinyPngUrl, 10, 10)}});
+  TemporaryFolder folder;
+  const fs::path dir = folder.path() / "figures";
+
+  {
+    const ScopedEnv chromium("SUBLENS_CHROMIUM", (folder.path() / "no-such-chromium").string());
+    try {
+      write_static_figures(page, dir);
+      FAIL() << "expected std::invalid_argument";
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find("SUBLENS_CHROMIUM=" + folder.path().string()),
+                std::string::npos)
+          << error.what();
+    }
+  }
+  {
+    const ScopedEnv chromium("SUBLENS_CHROMIUM", std::nullopt);
+    const ScopedEnv path("PATH", folder.path().string());
+    const StaticFigures figures = write_static_figures(page, dir);
+    EXPECT_TRUE(figures.files.empty());
+    EXPECT_NE(figures.skipped_reason.find("no Chromium found"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST(StaticFigures, ChromiumThatFailsIsAnErrorQuotingItsStderr) {
+  const Report page = one_section({{"latent", "Latent", "", image(kTinyPngUrl, 10, 10)}});
+  TemporaryFolder folder;
+  const fs::path fake = folder.path() / "fake-chromium";
+  std::ofstream(fake) << "#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n";
+  fs::permissions(fake, fs::perms::owner_all);
+  const ScopedEnv chromium("SUBLENS_CHROMIUM", fake.string());
+
+  try {
+    write_static_figures(page, folder.path() / "figures");
+    FAIL() << "expected std::runtime_error";
+  } catch (const std::runtime_error& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("exited with status 3"), std::string::npos) << message;
+    EXPECT_NE(message.find("cannot open display"), std::string::npos) << message;
+  }
+}
+
+TEST(StaticFigures, IdsMustBeFileNames) {
+  const Report page = one_section({{"Bad/id", "Bad", "", image(kTinyPngUrl, 10, 10)}});
+  TemporaryFolder folder;
+
+  EXPECT_THROW(write_static_figures(page, folder.path()), std::invalid_argument);
+}
+
+TEST(StaticFigures, NoFiguresWritesNothing) {
+  TemporaryFolder folder;
+
+  const StaticFigures figures = write_static_figures(Report{"t", "s"}, folder.path() / "none");
+
+  EXPECT_TRUE(figures.files.empty());
+  EXPECT_TRUE(figures.skipped_reason.empty());
+  EXPECT_FALSE(fs::exists(folder.path() / "none"));
 }
 
 }  // namespace

@@ -12,8 +12,15 @@
 // When the page has rendered every figure, it sets `data-rendered="N/N"` on <body> and writes
 // "rendered N of N figures" into #sublens-status; console errors and uncaught exceptions are
 // copied into #sublens-errors (both visible in `chromium --dump-dom`, which the browser test uses).
+//
+// The same figures as files, for papers and slides: `write_static_figures` renders every figure to
+// <id>.svg and <id>.png with the very libraries and specs of the page, in headless Chromium:
+//
+//   const auto figures = report::write_static_figures(page, dir / "figures");
+//   if (!figures.skipped_reason.empty()) log("no static figures: " + figures.skipped_reason);
 #pragma once
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -66,6 +73,43 @@ std::string render_html(const Report& report);
 // Number of figures in the page (what `data-rendered` counts to).
 int count_figures(const Report& report);
 
+// ---- Static figures: every figure as SVG and PNG files.
+
+struct StaticFigures {
+  // The files written, two per figure in page order: DIR/<id>.svg, DIR/<id>.png.
+  std::vector<std::filesystem::path> files;
+  // Empty when the figures were written; otherwise why none were (no Chromium found on PATH).
+  std::string skipped_reason;
+};
+
+// Renders every figure of `report` to DIR/<id>.svg and DIR/<id>.png (PNG at 2x scale, so a
+// 360 x 240 chart is about 820 x 560 pixels) with the same Vega-Lite specs and the same compiled-in
+// vega, vega-lite and vega-embed as `render_html`, by loading a generated page in headless Chromium
+// and reading the results from its `--dump-dom` output. Creates DIR when missing; each file is
+// written atomically (temporary file + rename), and nothing is written unless every figure
+// rendered. Prints nothing on stdout; Chromium's own output is captured.
+//
+// Chromium: the environment variable SUBLENS_CHROMIUM (a path, or a name looked up on PATH) when
+// set and non-empty, else the first of chromium, chromium-browser, google-chrome on PATH. The page
+// is a file:// URL in a fresh temporary folder (with the browser profile; both removed afterwards)
+// with everything inlined; a Content-Security-Policy and a host-resolver rule keep it off the
+// network, so a spec that names a remote URL fails instead of fetching. Figures are rendered in
+// batches of a few MB of spec per Chromium run (each run costs about 0.5 s of start-up); a run
+// that takes longer than 120 s is killed.
+//
+// Returns the files written; or, when SUBLENS_CHROMIUM is unset and no Chromium is on PATH,
+// writes nothing and returns the reason in `skipped_reason`. A report without figures writes
+// nothing and returns no files and no reason.
+// Throws std::invalid_argument when a figure id is not [a-z0-9-]+ or is used twice, or when
+// SUBLENS_CHROMIUM names no executable file; std::runtime_error when Chromium fails, times out,
+// or a figure does not render (the message names every failed figure id and vega's error).
+//
+//   report::Report page{"sublens analyze", "acts.npz"};
+//   page.sections.push_back({"CKA", "", {{"ssc-cka", "SSC-CKA", "", report::heatmap(...)}}});
+//   auto figures = report::write_static_figures(page, "out/figures");
+//   // figures.files == {"out/figures/ssc-cka.svg", "out/figures/ssc-cka.png"}
+StaticFigures write_static_figures(const Report& report, const std::filesystem::path& dir);
+
 // ---- Vega-Lite specs for the figure kinds of both papers. `values` is an array of flat records.
 
 // Lines of `y` against `x`, one per value of `color` (empty: a single line), points on the lines.
@@ -91,6 +135,15 @@ nlohmann::json scatter(const nlohmann::json& values, const std::vector<std::stri
 nlohmann::json bars(const nlohmann::json& values, const std::string& category,
                     const std::string& value, const std::string& facet,
                     const std::string& value_title);
+
+// One image (a data: URL: "data:image/png;base64," + the base64 of `factor::encode_png` bytes)
+// shown at `width` x `height` CSS pixels with its top-left corner at the origin, aspect ratio kept
+// and no smoothing (small latent images and PNG heatmaps stay crisp when scaled up). The page never
+// fetches anything, so only data: URLs are accepted. In SVG exports the image stays the data URL.
+// Throws std::invalid_argument when `data_url` is not a data: URL or a size is < 1.
+//
+//   section.figures.push_back({"latent-3", "Latent 3", "", report::image(png_url, 280, 280)});
+nlohmann::json image(const std::string& data_url, int width, int height);
 
 // Spearman rank correlation (ties get average ranks); NaN when fewer than 2 points or a constant
 // sequence.
