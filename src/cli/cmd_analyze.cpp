@@ -64,6 +64,8 @@ const bool registered = register_command(
        app.add_option("--seed", options->seed, "NMF seed")->capture_default_str();
        app.add_option("--threads", options->threads, "SSC threads (0: all cores)")
            ->capture_default_str();
+       app.add_flag("!--no-figures", options->figures,
+                    "Do not write figures/*.svg|png (they need Chromium)");
        return [options] { return analyze_command(*options); };
      }});
 

@@ -139,6 +139,11 @@ Runner setup_extract(CLI::App& app) {
   app.add_option("--split", options->split, "test or train")->capture_default_str();
   app.add_option("--n", options->n, "First N images of the split (0: all)")->capture_default_str();
   app.add_option("--classes", options->classes, "Only images of these classes")->delimiter(',');
+  app.add_option("--sample-seed", options->sample_seed,
+                 "Draw the --n images at random with this seed (kept in split order) instead of "
+                 "taking the first n");
+  app.add_flag("--save-images", options->save_images,
+               "Also write the captured inputs as <stem>.images.npy (N x C x H x W)");
   app.add_option("--batch-size", options->batch_size, "Images per forward pass")
       ->capture_default_str();
   app.add_option("--threads", options->threads, "Torch threads (0: all cores)")
@@ -148,6 +153,22 @@ Runner setup_extract(CLI::App& app) {
   app.add_option("-o,--output", options->output, "Activations .safetensors or .npz");
   return [options, script, model_path] {
     if (!model_path->empty()) {
+      // The run-only options would be silently ignored: refuse them instead.
+      const std::pair<bool, const char*> run_only[] = {{!options->run_dir.empty(), "--run"},
+                                                       {!options->epochs.empty(), "--epoch"},
+                                                       {options->all_epochs, "--all-epochs"},
+                                                       {options->split != "test", "--split"},
+                                                       {options->n != 0, "--n"},
+                                                       {!options->classes.empty(), "--classes"},
+                                                       {options->sample_seed >= 0, "--sample-seed"},
+                                                       {options->save_images, "--save-images"}};
+      for (const auto& [given, flag] : run_only) {
+        if (given) {
+          throw std::invalid_argument(std::string(flag) +
+                                      " applies to --run only; --torchscript captures every "
+                                      "input of --inputs");
+        }
+      }
       script->model = *model_path;
       script->layers = options->layers;
       script->output = options->output;

@@ -436,7 +436,13 @@ ExtractResult extract(const ExtractOptions& options) {
     throw std::invalid_argument("--n must be <= " + std::to_string(data.size()) +
                                 " (images in the " + options.split + " split)");
   }
-  if (options.n > 0) {
+  if (options.n > 0 && options.sample_seed >= 0) {
+    std::vector<std::int64_t> rows =
+        shuffled_order(data.size(), static_cast<std::uint64_t>(options.sample_seed), 0);
+    rows.resize(static_cast<std::size_t>(options.n));
+    std::sort(rows.begin(), rows.end());
+    data = select_rows(data, rows);
+  } else if (options.n > 0) {
     std::vector<std::int64_t> rows(options.n);
     std::iota(rows.begin(), rows.end(), std::int64_t{0});
     data = select_rows(data, rows);
@@ -486,6 +492,10 @@ ExtractResult extract(const ExtractOptions& options) {
   io::write_npy(sidecar(".labels.npy"), io::NdArray::from_int64({n}, data.labels.data()));
   io::write_npy(sidecar(".indices.npy"), io::NdArray::from_int64({n}, data.indices.data()));
   result.sidecars = {sidecar(".labels.npy"), sidecar(".indices.npy")};
+  if (options.save_images) {
+    io::write_npy(sidecar(".images.npy"), data.images);
+    result.sidecars.push_back(sidecar(".images.npy"));
+  }
   result.n_inputs = n;
   result.epochs = epochs;
 

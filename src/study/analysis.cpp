@@ -9,16 +9,19 @@
 #include <limits>
 #include <sstream>
 
+#include "internal.hpp"
 #include "sublens/core/error.hpp"
 #include "sublens/factor/latent.hpp"
 #include "sublens/io/io.hpp"
 #include "sublens/study/steps.hpp"
+#include "sublens/study/study.hpp"
 
 namespace sublens::study {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace detail;  // NOLINT(google-build-using-namespace): this module's helpers
 
 // Findings thresholds, named after the papers' claims.
 // Table 1 (paper A): SSC-label accuracy 95.8% vs network 95.8%; "close" = within this.
@@ -29,44 +32,6 @@ void require_file(const fs::path& path, const std::string& option) {
   if (!fs::is_regular_file(path, error)) {
     throw InputError(path.string(), option, "must be an existing file");
   }
-}
-
-std::vector<double> matrix_row(const RowMatrix& matrix, Index row) {
-  return std::vector<double>(matrix.row(row).begin(), matrix.row(row).end());
-}
-
-json matrix_json(const RowMatrix& matrix) {
-  json rows = json::array();
-  for (Index i = 0; i < matrix.rows(); ++i) rows.push_back(matrix_row(matrix, i));
-  return rows;
-}
-
-std::string relative_to_dir(const fs::path& path, const fs::path& dir) {
-  return fs::relative(path, dir).generic_string();
-}
-
-std::string format(const char* pattern, double value) {
-  char text[128];
-  std::snprintf(text, sizeof text, pattern, value);
-  return text;
-}
-
-std::string base64(const std::string& bytes) {
-  static constexpr char kDigits[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    const std::uint32_t a = static_cast<unsigned char>(bytes[i]);
-    const std::uint32_t b = i + 1 < bytes.size() ? static_cast<unsigned char>(bytes[i + 1]) : 0;
-    const std::uint32_t c = i + 2 < bytes.size() ? static_cast<unsigned char>(bytes[i + 2]) : 0;
-    const std::uint32_t triple = (a << 16) | (b << 8) | c;
-    out += kDigits[(triple >> 18) & 63];
-    out += kDigits[(triple >> 12) & 63];
-    out += i + 1 < bytes.size() ? kDigits[(triple >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kDigits[triple & 63] : '=';
-  }
-  return out;
 }
 
 io::NdArray read_images(const fs::path& path) {
@@ -114,43 +79,8 @@ std::vector<std::string> thumbnails(const fs::path& images_file, Index n_inputs)
   return urls;
 }
 
-std::string csv_escape(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string csv_number(const json& value) {
-  if (!value.is_number()) return "";
-  char text[64];
-  std::snprintf(text, sizeof text, "%.17g", value.get<double>());
-  return text;
-}
-
 json finding(const std::string& claim, std::optional<bool> held, const std::string& statistic) {
   return {{"claim", claim}, {"held", held ? json(*held) : json()}, {"statistic", statistic}};
-}
-
-// Mean of the off-diagonal entries at layer distance 1 minus the mean at distance >= 2: how much
-// more similar neighbouring layers are than distant ones (block-diagonal strength).
-std::pair<double, double> near_and_far(const RowMatrix& cka) {
-  double near = 0, far = 0;
-  int n_near = 0, n_far = 0;
-  for (Index i = 0; i < cka.rows(); ++i) {
-    for (Index j = 0; j < cka.cols(); ++j) {
-      if (i == j || !std::isfinite(cka(i, j))) continue;
-      if (std::abs(i - j) == 1) {
-        near += cka(i, j);
-        ++n_near;
-      } else {
-        far += cka(i, j);
-        ++n_far;
-      }
-    }
-  }
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  return {n_near ? near / n_near : nan, n_far ? far / n_far : nan};
 }
 
 }  // namespace
@@ -444,7 +374,7 @@ json run_analysis(const AnalysisOptions& options) {
             value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
       }
     }
-    const auto [near, far] = near_and_far(values);
+    const auto [near, far] = block_diagonal(values);
     const std::string claim =
         "SSC-CKA heatmap is block-diagonal: neighbouring layers are more similar than distant "
         "ones (paper A, Fig. 3-7)";
@@ -562,13 +492,7 @@ json run_analysis(const AnalysisOptions& options) {
   io::write_file_atomically(dir / "result.json", stored.dump(1) + "\n");
 
   if (options.write_report) {
-    report::Report page{"sublens analyze", acts + ": " + std::to_string(n) + " inputs, " +
-                                               std::to_string(n_layers) + " layers, " +
-                                               std::to_string(n_classes) + " classes"};
-    add_analysis_to_report(result, dir, page);
-    page.files = files.get<std::vector<std::string>>();
-    io::write_file_atomically(dir / "report.html", report::render_html(page));
-    result["report"] = (dir / "report.html").string();
+    result["report"] = render_report(dir, options.figures)["report"];
   }
   return result;
 }
@@ -614,7 +538,7 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
       values.push_back(numbers);
     }
     structure.figures.push_back(
-        {id_prefix + key, title + " between layers",
+        {id_prefix + (key == "ssc_cka" ? "ssc-cka" : "linear-cka"), title + " between layers",
          "Hover a cell for both layers and the value (" + cka["csv"].get<std::string>() + ").",
          report::heatmap(cka["rows"].get<std::vector<std::string>>(),
                          cka["cols"].get<std::vector<std::string>>(), values, title)});

@@ -52,7 +52,7 @@ std::string hex(std::uint64_t value) {
 
 }  // namespace
 
-std::vector<json> run_self(const std::vector<std::string>& args) {
+std::vector<json> run_self(const std::vector<std::string>& args, bool capture_stderr) {
   std::vector<std::string> argv_strings = {"sublens", "--quiet"};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -61,10 +61,14 @@ std::vector<json> run_self(const std::vector<std::string>& args) {
 
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw std::runtime_error("steps: pipe failed");
+  // The captured stderr goes to an unlinked temporary file: no second pipe to drain concurrently.
+  FILE* error_file = capture_stderr ? std::tmpfile() : nullptr;
+  if (capture_stderr && error_file == nullptr) throw std::runtime_error("steps: tmpfile failed");
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("steps: fork failed");
   if (pid == 0) {
     dup2(pipe_fds[1], STDOUT_FILENO);
+    if (error_file != nullptr) dup2(fileno(error_file), STDERR_FILENO);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
     execv("/proc/self/exe", argv.data());
@@ -84,11 +88,23 @@ std::vector<json> run_self(const std::vector<std::string>& args) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  std::string error_output;
+  if (error_file != nullptr) {
+    std::rewind(error_file);
+    std::array<char, 4096> chunk{};
+    std::size_t count = 0;
+    while ((count = std::fread(chunk.data(), 1, chunk.size(), error_file)) > 0) {
+      error_output.append(chunk.data(), count);
+    }
+    std::fclose(error_file);
+  }
   std::string command_line;
   for (const auto& arg : args) command_line += " " + arg;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error("step 'sublens" + command_line + "' failed (exit " +
-                             std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    throw StepFailed(
+        "step 'sublens" + command_line + "' failed (exit " + std::to_string(code) + ")", code,
+        error_output);
   }
   std::vector<json> rows;
   std::istringstream lines(output);
@@ -175,7 +191,7 @@ std::vector<json> StepRunner::run(const Step& step) {
     std::fprintf(stderr, "%s: %s %s%s\n", who_.c_str(), counter, step.name.c_str(), eta.c_str());
   }
   const auto start = std::chrono::steady_clock::now();
-  std::vector<json> output = run_self(step.args);
+  std::vector<json> output = run_self(step.args, step.capture_stderr);
   seconds_ran_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++ran_;
   const json record = {{"key", key}, {"args", step.args}, {"output", output}};

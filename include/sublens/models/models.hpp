@@ -119,12 +119,16 @@ std::vector<int> checkpoint_epochs(const std::filesystem::path& run_dir);
 
 // ---- capture ----------------------------------------------------------------------------------
 struct ExtractOptions {
-  std::filesystem::path run_dir;      // a folder written by train()
-  std::vector<int> epochs;            // checkpoints to capture; empty: the last one
-  bool all_epochs = false;            // every checkpoint (one output file per epoch)
-  std::vector<std::string> layers;    // capture-point names or globs ("stage*", "*conv*", "logits")
-  std::string split = "test";         // "test" or "train"
-  std::int64_t n = 0;                 // first n images of the split (after `classes`); 0: all
+  std::filesystem::path run_dir;    // a folder written by train()
+  std::vector<int> epochs;          // checkpoints to capture; empty: the last one
+  bool all_epochs = false;          // every checkpoint (one output file per epoch)
+  std::vector<std::string> layers;  // capture-point names or globs ("stage*", "*conv*", "logits")
+  std::string split = "test";       // "test" or "train"
+  std::int64_t n = 0;               // first n images of the split (after `classes`); 0: all
+  // >= 0: the n images are drawn uniformly without replacement with this seed (kept in split
+  // order) instead of being the first n; the analysis set of a study.
+  std::int64_t sample_seed = -1;
+  bool save_images = false;           // also write <stem>.images.npy: the captured inputs as stored
   std::vector<std::int64_t> classes;  // only these classes; empty: all
   std::filesystem::path
       output;                  // .safetensors or .npz; with several epochs "<stem>.epoch-0003<ext>"
@@ -145,7 +149,8 @@ struct ExtractResult {
 };
 
 // Writes per layer an N x d float32 matrix (row = input), and next to `output`:
-// <stem>.labels.npy, <stem>.indices.npy (positions in the split), and per epoch
+// <stem>.labels.npy, <stem>.indices.npy (positions in the split), with save_images
+// <stem>.images.npy (N x C x H x W, the dataset's dtype: uint8 for IDX/CIFAR), and per epoch
 // <stem>[.epoch-E].predictions.npy and <stem>[.epoch-E].softmax.npy (N x classes).
 ExtractResult extract(const ExtractOptions& options);
 

@@ -43,7 +43,8 @@ struct AnalysisOptions {
   std::uint64_t seed = 0;                 // NMF seed
   int max_thumbnails = 2000;              // inputs above this get no thumbnail in the report
   bool write_report = true;               // OUTPUT/report.html
-  std::string who = "analyze";            // progress prefix
+  bool figures = true;  // with write_report: OUTPUT/figures/*.svg|png (skipped without Chromium)
+  std::string who = "analyze";  // progress prefix
 };
 
 // Runs (or resumes) the analysis; writes OUTPUT/result.json, the CSV tables and, unless disabled,

@@ -16,20 +16,32 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace sublens::study {
 
+// A step's command exited nonzero: `exit_code` 2 means the command rejected its input.
+struct StepFailed : std::runtime_error {
+  StepFailed(const std::string& what, int exit_code, std::string error_output)
+      : std::runtime_error(what), exit_code(exit_code), error_output(std::move(error_output)) {}
+  int exit_code;
+  std::string error_output;  // the child's stderr when it was captured
+};
+
 // Runs `sublens --quiet ARGS...` (this executable) and returns its stdout JSON lines. A nonzero
-// exit throws std::runtime_error naming the command line (the child's stderr is passed through).
-std::vector<nlohmann::json> run_self(const std::vector<std::string>& args);
+// exit throws StepFailed naming the command line. The child's stderr is passed through, or, with
+// `capture_stderr`, kept in StepFailed::error_output.
+std::vector<nlohmann::json> run_self(const std::vector<std::string>& args,
+                                     bool capture_stderr = false);
 
 struct Step {
   std::string name;                            // unique in the run, [A-Za-z0-9._-]
   std::vector<std::string> args;               // the sublens command line
   std::vector<std::filesystem::path> inputs;   // files or folders the result depends on
   std::vector<std::filesystem::path> outputs;  // files or folders the step writes
+  bool capture_stderr = false;                 // see run_self
 };
 
 class StepRunner {

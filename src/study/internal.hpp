@@ -1,0 +1,95 @@
+// Helpers shared by the study module's pipelines (analysis.cpp, study.cpp); not installed.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sublens/core/types.hpp"
+
+namespace sublens::study::detail {
+
+using nlohmann::json;
+
+inline std::vector<double> matrix_row(const RowMatrix& matrix, Index row) {
+  return std::vector<double>(matrix.row(row).begin(), matrix.row(row).end());
+}
+
+inline json matrix_json(const RowMatrix& matrix) {
+  json rows = json::array();
+  for (Index i = 0; i < matrix.rows(); ++i) rows.push_back(matrix_row(matrix, i));
+  return rows;
+}
+
+inline std::string relative_to_dir(const std::filesystem::path& path,
+                                   const std::filesystem::path& dir) {
+  return std::filesystem::relative(path, dir).generic_string();
+}
+
+inline std::string format(const char* pattern, double value) {
+  char text[128];
+  std::snprintf(text, sizeof text, pattern, value);
+  return text;
+}
+
+inline std::string base64(const std::string& bytes) {
+  static constexpr char kDigits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::uint32_t a = static_cast<unsigned char>(bytes[i]);
+    const std::uint32_t b = i + 1 < bytes.size() ? static_cast<unsigned char>(bytes[i + 1]) : 0;
+    const std::uint32_t c = i + 2 < bytes.size() ? static_cast<unsigned char>(bytes[i + 2]) : 0;
+    const std::uint32_t triple = (a << 16) | (b << 8) | c;
+    out += kDigits[(triple >> 18) & 63];
+    out += kDigits[(triple >> 12) & 63];
+    out += i + 1 < bytes.size() ? kDigits[(triple >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kDigits[triple & 63] : '=';
+  }
+  return out;
+}
+
+inline std::string csv_escape(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+inline std::string csv_number(const json& value) {
+  if (!value.is_number()) return "";
+  char text[64];
+  std::snprintf(text, sizeof text, "%.17g", value.get<double>());
+  return text;
+}
+
+// Mean of the off-diagonal entries at layer distance 1 minus the mean at distance >= 2: how much
+// more similar neighbouring layers are than distant ones (block-diagonal strength).
+inline std::pair<double, double> block_diagonal(const RowMatrix& cka) {
+  double near = 0, far = 0;
+  int n_near = 0, n_far = 0;
+  for (Index i = 0; i < cka.rows(); ++i) {
+    for (Index j = 0; j < cka.cols(); ++j) {
+      if (i == j || !std::isfinite(cka(i, j))) continue;
+      if (std::abs(i - j) == 1) {
+        near += cka(i, j);
+        ++n_near;
+      } else {
+        far += cka(i, j);
+        ++n_far;
+      }
+    }
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  return {n_near ? near / n_near : nan, n_far ? far / n_far : nan};
+}
+
+}  // namespace sublens::study::detail

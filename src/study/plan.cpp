@@ -1,0 +1,360 @@
+// Study plans (TOML, read with toml++). See include/sublens/study/plan.hpp and plans/README.md.
+#include "sublens/study/plan.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "sublens/core/error.hpp"
+
+namespace sublens::study {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::set<std::string> kDatasets = {"fashion-mnist", "mnist", "cifar10", "cifar100", "npy"};
+const std::set<std::string> kPresets = {"blocks", "convs", "final-conv", "all"};
+
+// Keys of [training] that a variant may also set.
+const std::set<std::string> kTrainingKeys = {
+    "model",    "depth",  "width",      "base_width", "growth_rate",    "train_fraction", "classes",
+    "ordered",  "epochs", "batch_size", "lr",         "momentum",       "weight_decay",   "lr_step",
+    "lr_gamma", "seed",   "layers",     "dynamics",   "heatmap_epochs", "inputs",         "nmf"};
+
+class Reader {
+ public:
+  explicit Reader(fs::path file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const std::string& key, const std::string& constraint) const {
+    throw InputError(file_.string(), key, constraint);
+  }
+
+  void only_keys(const toml::table& table, const std::string& where,
+                 const std::set<std::string>& allowed) const {
+    for (const auto& [key, node] : table) {
+      const std::string name(key.str());
+      if (!allowed.count(name)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail(where.empty() ? name : where + "." + name, "is not a known key (known: " + list + ")");
+      }
+    }
+  }
+
+  const toml::table* table(const toml::table& parent, const std::string& key,
+                           const std::string& where) const {
+    const toml::node* node = parent.get(key);
+    if (node == nullptr) return nullptr;
+    if (!node->is_table()) fail(where, "must be a table ([" + key + "])");
+    return node->as_table();
+  }
+
+  void string(const toml::table& t, const std::string& key, const std::string& where,
+              std::string& out) const {
+    if (const toml::node* node = t.get(key)) {
+      if (!node->is_string()) fail(where, "must be a string");
+      out = node->as_string()->get();
+    }
+  }
+
+  template <typename Int>
+  void integer(const toml::table& t, const std::string& key, const std::string& where, Int& out,
+               std::int64_t low,
+               std::int64_t high = std::numeric_limits<std::int32_t>::max()) const {
+    if (const toml::node* node = t.get(key)) {
+      if (!node->is_integer()) fail(where, "must be an integer");
+      const std::int64_t value = node->as_integer()->get();
+      if (value < low || value > high) {
+        fail(where, "must be in [" + std::to_string(low) + ", " + std::to_string(high) + "], not " +
+                        std::to_string(value));
+      }
+      out = static_cast<Int>(value);
+    }
+  }
+
+  void number(const toml::table& t, const std::string& key, const std::string& where,
+              double& out) const {
+    if (const toml::node* node = t.get(key)) {
+      if (node->is_integer()) {
+        out = static_cast<double>(node->as_integer()->get());
+      } else if (node->is_floating_point()) {
+        out = node->as_floating_point()->get();
+      } else {
+        fail(where, "must be a number");
+      }
+      if (!std::isfinite(out)) fail(where, "must be finite");
+    }
+  }
+
+  void boolean(const toml::table& t, const std::string& key, const std::string& where,
+               bool& out) const {
+    if (const toml::node* node = t.get(key)) {
+      if (!node->is_boolean()) fail(where, "must be true or false");
+      out = node->as_boolean()->get();
+    }
+  }
+
+  template <typename Int>
+  void integers(const toml::table& t, const std::string& key, const std::string& where,
+                std::vector<Int>& out, std::int64_t low) const {
+    if (const toml::node* node = t.get(key)) {
+      if (!node->is_array()) fail(where, "must be an array of integers");
+      out.clear();
+      for (const auto& item : *node->as_array()) {
+        if (!item.is_integer()) fail(where, "must be an array of integers");
+        const std::int64_t value = item.as_integer()->get();
+        if (value < low) fail(where, "entries must be >= " + std::to_string(low));
+        out.push_back(static_cast<Int>(value));
+      }
+    }
+  }
+
+  // A preset name or a list of globs.
+  void layers(const toml::table& t, const std::string& key, const std::string& where,
+              std::vector<std::string>& out) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return;
+    out.clear();
+    if (node->is_string()) {
+      out.push_back(node->as_string()->get());
+    } else if (node->is_array()) {
+      for (const auto& item : *node->as_array()) {
+        if (!item.is_string()) fail(where, "must be a preset name or an array of layer globs");
+        out.push_back(item.as_string()->get());
+      }
+    } else {
+      fail(where, "must be a preset name or an array of layer globs");
+    }
+    if (out.empty()) fail(where, "must name at least one layer");
+    if (out.size() > 1) {
+      for (const auto& entry : out) {
+        if (kPresets.count(entry)) {
+          fail(where, "preset \"" + entry + "\" must be given alone, not in a list");
+        }
+      }
+    }
+  }
+
+  // The [training] keys of `t` (a [training] table or one [[variants]] entry) into `variant`.
+  void training(const toml::table& t, const std::string& where, VariantPlan& variant) const {
+    const auto at = [&](const std::string& key) { return where + "." + key; };
+    string(t, "model", at("model"), variant.model);
+    static const std::regex model_name(
+        R"((cnn2|alexnet|vgg[0-9]*|resnet[0-9]*|wrn(-[0-9]+-[0-9]+)?|densenet[0-9]*))");
+    if (!std::regex_match(variant.model, model_name)) {
+      fail(at("model"),
+           "must be a zoo model (cnn2, alexnet, vggN, resnetN, wrn-D-K, densenetN; "
+           "see `sublens models`), not \"" +
+               variant.model + "\"");
+    }
+    integer(t, "depth", at("depth"), variant.depth, 0, 1000);
+    integer(t, "width", at("width"), variant.width, 0, 64);
+    integer(t, "base_width", at("base_width"), variant.base_width, 0, 4096);
+    integer(t, "growth_rate", at("growth_rate"), variant.growth_rate, 0, 1024);
+    number(t, "train_fraction", at("train_fraction"), variant.train_fraction);
+    if (!(variant.train_fraction > 0 && variant.train_fraction <= 1)) {
+      fail(at("train_fraction"), "must be in (0, 1]");
+    }
+    integers(t, "classes", at("classes"), variant.classes, 0);
+    boolean(t, "ordered", at("ordered"), variant.ordered);
+    integer(t, "epochs", at("epochs"), variant.epochs, 1, 100000);
+    integer(t, "batch_size", at("batch_size"), variant.batch_size, 1, 1 << 20);
+    number(t, "lr", at("lr"), variant.lr);
+    if (!(variant.lr > 0)) fail(at("lr"), "must be > 0");
+    number(t, "momentum", at("momentum"), variant.momentum);
+    if (!(variant.momentum >= 0 && variant.momentum < 1)) fail(at("momentum"), "must be in [0, 1)");
+    number(t, "weight_decay", at("weight_decay"), variant.weight_decay);
+    if (!(variant.weight_decay >= 0)) fail(at("weight_decay"), "must be >= 0");
+    integer(t, "lr_step", at("lr_step"), variant.lr_step, 1, 100000);
+    number(t, "lr_gamma", at("lr_gamma"), variant.lr_gamma);
+    if (!(variant.lr_gamma > 0 && variant.lr_gamma <= 1)) fail(at("lr_gamma"), "must be in (0, 1]");
+    integer(t, "seed", at("seed"), variant.seed, 0, std::numeric_limits<std::int64_t>::max());
+    layers(t, "layers", at("layers"), variant.layers);
+    boolean(t, "dynamics", at("dynamics"), variant.dynamics);
+    integers(t, "heatmap_epochs", at("heatmap_epochs"), variant.heatmap_epochs, 1);
+    boolean(t, "inputs", at("inputs"), variant.inputs);
+    boolean(t, "nmf", at("nmf"), variant.nmf);
+  }
+
+ private:
+  fs::path file_;
+};
+
+}  // namespace
+
+Plan parse_plan(const std::string& text, const fs::path& file) {
+  const Reader reader(file);
+  toml::table root;
+  try {
+    root = toml::parse(text, file.string());
+  } catch (const toml::parse_error& error) {
+    const auto& begin = error.source().begin;
+    throw InputError(
+        file.string(),
+        "line " + std::to_string(begin.line) + ", column " + std::to_string(begin.column),
+        "is not valid TOML: " + std::string(error.description()));
+  }
+  reader.only_keys(root, "", {"name", "dataset", "analysis", "nmf", "training", "variants"});
+  Plan plan;
+  plan.file = file;
+  reader.string(root, "name", "name", plan.name);
+
+  if (const toml::table* dataset = reader.table(root, "dataset", "dataset")) {
+    reader.only_keys(*dataset, "dataset", {"name", "data_dir"});
+    reader.string(*dataset, "name", "dataset.name", plan.dataset);
+    std::string data_dir;
+    reader.string(*dataset, "data_dir", "dataset.data_dir", data_dir);
+    plan.data_dir = data_dir;
+  }
+  if (!kDatasets.count(plan.dataset)) {
+    reader.fail("dataset.name", "must be fashion-mnist, mnist, cifar10, cifar100 or npy");
+  }
+  if (plan.dataset == "fashion-mnist" && plan.data_dir.empty()) {
+    plan.data_dir = "/usr/share/datasets/fashion-mnist";
+  }
+  if (plan.data_dir.empty()) reader.fail("dataset.data_dir", "is required for " + plan.dataset);
+  // Relative folders are relative to the plan file, so a plan and its data can move together.
+  if (plan.data_dir.is_relative() && file.has_parent_path()) {
+    plan.data_dir = file.parent_path() / plan.data_dir;
+  }
+
+  VariantPlan defaults;
+  if (const toml::table* analysis = reader.table(root, "analysis", "analysis")) {
+    reader.only_keys(*analysis, "analysis",
+                     {"n", "seed", "split", "layers", "tau", "threads", "confidently_wrong", "top",
+                      "spectrum_k"});
+    reader.integer(*analysis, "n", "analysis.n", plan.n, 3, 10'000'000);
+    reader.integer(*analysis, "seed", "analysis.seed", plan.sample_seed, 0,
+                   std::numeric_limits<std::int64_t>::max());
+    reader.string(*analysis, "split", "analysis.split", plan.split);
+    if (plan.split != "test" && plan.split != "train") {
+      reader.fail("analysis.split", "must be test or train");
+    }
+    reader.layers(*analysis, "layers", "analysis.layers", defaults.layers);
+    reader.number(*analysis, "tau", "analysis.tau", plan.tau);
+    if (!(plan.tau > 0)) reader.fail("analysis.tau", "must be > 0");
+    reader.integer(*analysis, "threads", "analysis.threads", plan.threads, 0, 4096);
+    reader.integer(*analysis, "confidently_wrong", "analysis.confidently_wrong",
+                   plan.confidently_wrong, 0, 1000);
+    reader.integer(*analysis, "top", "analysis.top", plan.top, 1, 1000);
+    reader.integer(*analysis, "spectrum_k", "analysis.spectrum_k", plan.spectrum_k, 1, 100000);
+  }
+  if (const toml::table* nmf = reader.table(root, "nmf", "nmf")) {
+    reader.only_keys(*nmf, "nmf", {"ranks", "layers", "max_iter"});
+    reader.integers(*nmf, "ranks", "nmf.ranks", plan.nmf_ranks, 1);
+    if (plan.nmf_ranks.empty()) reader.fail("nmf.ranks", "must list at least one rank");
+    for (int rank : plan.nmf_ranks) {
+      if (rank >= plan.n) {
+        reader.fail("nmf.ranks", "must be < analysis.n = " + std::to_string(plan.n));
+      }
+    }
+    reader.layers(*nmf, "layers", "nmf.layers", plan.nmf_layers);
+    reader.integer(*nmf, "max_iter", "nmf.max_iter", plan.nmf_max_iterations, 1, 1'000'000);
+  }
+  if (const toml::table* training = reader.table(root, "training", "training")) {
+    reader.only_keys(*training, "training", kTrainingKeys);
+    reader.training(*training, "training", defaults);
+  }
+
+  const toml::node* variants = root.get("variants");
+  if (variants == nullptr || !variants->is_array_of_tables() || variants->as_array()->empty()) {
+    reader.fail("variants", "must hold at least one [[variants]] table");
+  }
+  std::set<std::string> names;
+  static const std::regex valid_name(R"([A-Za-z0-9._-]+)");
+  std::size_t index = 0;
+  for (const auto& node : *variants->as_array()) {
+    const std::string where = "variants[" + std::to_string(index++) + "]";
+    const toml::table& table = *node.as_table();
+    std::set<std::string> allowed = kTrainingKeys;
+    allowed.insert({"name", "group"});
+    reader.only_keys(table, where, allowed);
+    VariantPlan variant = defaults;
+    variant.group = "variants";
+    reader.string(table, "name", where + ".name", variant.name);
+    reader.string(table, "group", where + ".group", variant.group);
+    if (!std::regex_match(variant.name, valid_name) || variant.name == "." ||
+        variant.name == "..") {
+      reader.fail(where + ".name", "must be a non-empty name of letters, digits, '.', '_', '-'");
+    }
+    if (!names.insert(variant.name).second) {
+      reader.fail(where + ".name", "must be unique (\"" + variant.name + "\" is used twice)");
+    }
+    if (variant.group.empty()) reader.fail(where + ".group", "must not be empty");
+    reader.training(table, where, variant);
+    for (int epoch : variant.heatmap_epochs) {
+      if (epoch > variant.epochs) {
+        reader.fail(where + ".heatmap_epochs",
+                    "must be <= epochs = " + std::to_string(variant.epochs));
+      }
+    }
+    std::sort(variant.heatmap_epochs.begin(), variant.heatmap_epochs.end());
+    variant.heatmap_epochs.erase(
+        std::unique(variant.heatmap_epochs.begin(), variant.heatmap_epochs.end()),
+        variant.heatmap_epochs.end());
+    if (variant.heatmap_epochs.empty() || variant.heatmap_epochs.back() != variant.epochs) {
+      variant.heatmap_epochs.push_back(variant.epochs);
+    }
+    plan.variants.push_back(variant);
+  }
+  return plan;
+}
+
+Plan read_plan(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file.string(), "PLAN", "must be a readable TOML file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_plan(text.str(), file);
+}
+
+json to_json(const Plan& plan) {
+  json variants = json::array();
+  for (const auto& v : plan.variants) {
+    variants.push_back({{"name", v.name},
+                        {"group", v.group},
+                        {"model", v.model},
+                        {"depth", v.depth},
+                        {"width", v.width},
+                        {"base_width", v.base_width},
+                        {"growth_rate", v.growth_rate},
+                        {"train_fraction", v.train_fraction},
+                        {"classes", v.classes},
+                        {"ordered", v.ordered},
+                        {"epochs", v.epochs},
+                        {"batch_size", v.batch_size},
+                        {"lr", v.lr},
+                        {"momentum", v.momentum},
+                        {"weight_decay", v.weight_decay},
+                        {"lr_step", v.lr_step},
+                        {"lr_gamma", v.lr_gamma},
+                        {"seed", v.seed},
+                        {"layers", v.layers},
+                        {"dynamics", v.dynamics},
+                        {"heatmap_epochs", v.heatmap_epochs},
+                        {"inputs", v.inputs},
+                        {"nmf", v.nmf}});
+  }
+  return {{"name", plan.name},
+          {"dataset", plan.dataset},
+          {"data_dir", plan.data_dir.string()},
+          {"n", plan.n},
+          {"sample_seed", plan.sample_seed},
+          {"split", plan.split},
+          {"tau", plan.tau},
+          {"confidently_wrong", plan.confidently_wrong},
+          {"top", plan.top},
+          {"spectrum_k", plan.spectrum_k},
+          {"nmf_ranks", plan.nmf_ranks},
+          {"nmf_layers", plan.nmf_layers},
+          {"nmf_max_iterations", plan.nmf_max_iterations},
+          {"variants", variants}};
+}
+
+}  // namespace sublens::study

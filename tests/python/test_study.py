@@ -1,0 +1,307 @@
+"""`sublens study` end to end on a miniature plan (tiny models, 2 epochs, N = 200).
+
+One uninterrupted run is the reference. A second run is killed with SIGKILL mid-run (the whole
+process group: the study and the step it was running) and rerun: its result tables must be
+byte-identical to the reference's, and no step that had finished before the kill may run again.
+Numbers are checked against NumPy on the files the steps wrote (Linear-CKA, accuracy, the seeded
+analysis set, the images), bad plans against the one-line error contract.
+"""
+import gzip
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import time
+import tomllib
+
+import numpy as np
+import pytest
+
+from conftest import BIN, assert_bad_input
+
+DATA = "/usr/share/datasets/fashion-mnist"
+N = 200
+TABLES = ("variants.csv", "modularity.csv", "dynamics.csv", "heatmaps.csv", "block-diagonal.csv",
+          "nmf.csv", "study.json")
+
+MINI_PLAN = f"""
+name = "mini"
+[dataset]
+name = "fashion-mnist"
+data_dir = "{DATA}"
+[analysis]
+n = {N}
+seed = 3
+layers = "convs"
+threads = 2
+confidently_wrong = 3
+[nmf]
+ranks = [4, 8]
+max_iter = 30
+[training]
+model = "cnn2"
+base_width = 4
+epochs = 2
+train_fraction = 0.02
+seed = 1
+
+[[variants]]
+name = "tiny"
+group = "g"
+dynamics = true
+heatmap_epochs = [1]
+inputs = true
+nmf = true
+
+[[variants]]
+name = "tiny-less-data"
+group = "g"
+train_fraction = 0.01
+layers = "blocks"
+nmf = true
+
+[[variants]]
+name = "resnet"
+group = "depth"
+model = "resnet8"
+layers = ["stem", "stage*.block1"]
+"""
+
+
+def study(plan, out, *extra):
+    return subprocess.run([BIN, "--quiet", "study", str(plan), "-o", str(out), *extra],
+                          capture_output=True, text=True, timeout=900)
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        data = f.read()
+    arrays = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        arrays[name] = np.frombuffer(data[begin:end], dtype=np.float32).reshape(info["shape"])
+    return arrays
+
+
+def linear_cka(x, y):
+    """Kornblith et al. 2019, feature form on centred activations (float64)."""
+    x = x.astype(np.float64) - x.mean(0)
+    y = y.astype(np.float64) - y.mean(0)
+    return np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("study")
+    plan = folder / "mini.toml"
+    plan.write_text(MINI_PLAN)
+    out = folder / "reference"
+    proc = study(plan, out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return plan, out, json.loads(proc.stdout)
+
+
+def test_study_writes_every_table_and_the_numbers_match_numpy(reference):
+    plan, out, summary = reference
+    result = json.loads((out / "study.json").read_text())
+    variants = {v["name"]: v for v in result["variants"]}
+
+    for name in TABLES + ("report.html",):
+        assert (out / name).is_file(), name
+    assert set(variants) == {"tiny", "tiny-less-data", "resnet"}
+    assert variants["tiny"]["layers"] == ["conv1", "pool1", "conv2", "pool2"]
+    assert variants["tiny-less-data"]["layers"] == ["pool1", "pool2"]
+    assert variants["resnet"]["layers"] == ["stem", "stage1.block1", "stage2.block1",
+                                            "stage3.block1"]
+    # The analysis set: 200 test images drawn with the seed, the same for every variant.
+    indices = np.load(out / "acts" / "tiny" / "epoch-0002.indices.npy")
+    assert len(indices) == N and np.all(np.diff(indices) > 0) and indices[-1] > N
+    for name in ("tiny-less-data", "resnet"):
+        np.testing.assert_array_equal(np.load(out / "acts" / name / "epoch-0002.indices.npy"),
+                                      indices)
+    with gzip.open(f"{DATA}/t10k-images-idx3-ubyte.gz") as f:
+        test_images = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 28, 28)
+    with gzip.open(f"{DATA}/t10k-labels-idx1-ubyte.gz") as f:
+        test_labels = np.frombuffer(f.read()[8:], np.uint8)
+    images = np.load(out / "acts" / "tiny" / "epoch-0002.images.npy")
+    np.testing.assert_array_equal(images.reshape(N, 28, 28), test_images[indices])
+    labels = np.load(out / "acts" / "tiny" / "epoch-0002.labels.npy")
+    np.testing.assert_array_equal(labels, test_labels[indices])
+
+    # Accuracy = predictions vs labels; the dynamics table has one row per epoch x layer.
+    tiny = variants["tiny"]
+    predictions = np.load(out / "acts" / "tiny" / "epoch-0002.predictions.npy")
+    assert tiny["final_accuracy"] == pytest.approx(np.mean(predictions == labels))
+    assert [row["epoch"] for row in tiny["dynamics"]] == [1, 2]
+    assert len((out / "dynamics.csv").read_text().splitlines()) == 1 + 2 * 4
+    # CKA of the final epoch with itself is 1; epoch 1 vs 2 matches NumPy's Linear-CKA.
+    final = tiny["dynamics"][-1]
+    np.testing.assert_allclose(final["ssc_cka_to_final"], 1.0, atol=1e-9)
+    np.testing.assert_allclose(final["linear_cka_to_final"], 1.0, atol=1e-9)
+    first = read_safetensors(out / "acts" / "tiny" / "epoch-0001.safetensors")
+    last = read_safetensors(out / "acts" / "tiny" / "epoch-0002.safetensors")
+    for l, layer in enumerate(tiny["layers"]):
+        # float32 activations, float64 accumulation: agreement to 1e-6 relative.
+        assert tiny["dynamics"][0]["linear_cka_to_final"][l] == pytest.approx(
+            linear_cka(first[layer], last[layer]), rel=1e-6)
+    # Heatmaps: epochs 1 and 2, unit diagonal, symmetric, in the network's layer order.
+    assert [h["epoch"] for h in tiny["heatmaps"]] == [1, 2]
+    for h in tiny["heatmaps"]:
+        values = np.array(h["values"])
+        np.testing.assert_allclose(np.diag(values), 1.0, atol=1e-9)
+        np.testing.assert_allclose(values, values.T, atol=1e-12)
+        off = ~np.eye(4, dtype=bool)
+        adjacent = np.abs(np.subtract.outer(range(4), range(4))) == 1
+        assert h["strength"] == pytest.approx(values[adjacent].mean() - values[off & ~adjacent].mean())
+    # The NMF table is the sweep's.
+    sweep = np.genfromtxt(out / "nmf" / "tiny" / "sweep.csv", delimiter=",", names=True,
+                          dtype=None, encoding="utf-8")
+    total = sweep[sweep["kind"] == "total"]
+    assert tiny["nmf"]["ranks"] == [4, 8] == list(total["rank"])
+    # sweep.csv prints 10 significant digits.
+    np.testing.assert_allclose(tiny["nmf"]["rmse"], total["rmse_mean"], rtol=1e-9)
+    assert (out / "nmf" / "tiny" / "rank4" / "P_0.png").is_file()
+    # Table 1 and the neighbourhoods come from the final network's analysis.
+    analysis = json.loads((out / tiny["analysis"]).read_text())
+    assert analysis["table1"]["network_accuracy"] == pytest.approx(tiny["final_accuracy"])
+    # Findings are computed, each with a statistic.
+    claims = [f["claim"] for f in result["findings"]]
+    assert any("converge earlier" in c for c in claims)
+    assert any("coupled-NMF RMSE" in c for c in claims)
+    assert all(f["statistic"] for f in result["findings"])
+    assert summary["steps_skipped"] == 0
+
+
+def test_rerun_skips_every_step_and_writes_identical_tables(reference):
+    plan, out, first = reference
+    before = {name: (out / name).read_bytes() for name in TABLES}
+
+    proc = study(plan, out, "--no-figures")
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    second = json.loads(proc.stdout)
+    assert second["steps_run"] == 0
+    assert second["steps_skipped"] == first["steps_run"]
+    for name, content in before.items():
+        assert (out / name).read_bytes() == content, name
+
+
+def test_killed_run_resumes_with_identical_tables_and_recomputes_nothing_finished(reference,
+                                                                                   tmp_path):
+    plan, reference_out, reference_summary = reference
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([BIN, "--quiet", "study", str(plan), "-o", str(out), "--no-figures"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    # Kill once a third of the steps have finished: past the training of the first variant.
+    target = max(3, reference_summary["steps_run"] // 3)
+    deadline = time.time() + 600
+    records = out / "steps"
+    while time.time() < deadline and proc.poll() is None:
+        if records.is_dir() and len(os.listdir(records)) >= target:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # Step records: the study's and those of the final-network analyses.
+    finished = {p: (p.stat().st_mtime_ns, p.read_bytes())
+                for p in [*records.glob("*.json"), *out.glob("variants/*/steps/*.json")]}
+    assert len(finished) >= target
+
+    rerun = study(plan, out, "--no-figures")
+
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = json.loads(rerun.stdout)
+    assert summary["steps_skipped"] >= len(finished)
+    assert summary["steps_run"] + summary["steps_skipped"] == reference_summary["steps_run"]
+    for path, (mtime, content) in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"step {path.name} ran again"
+        assert path.read_bytes() == content
+    for name in TABLES:
+        assert (out / name).read_bytes() == (reference_out / name).read_bytes(), name
+
+
+def test_report_command_renders_the_same_page_again(reference):
+    _, out, _ = reference
+    before = (out / "report.html").read_bytes()
+    (out / "report.html").unlink()
+
+    proc = subprocess.run([BIN, "--quiet", "report", str(out), "--no-figures"],
+                          capture_output=True, text=True, timeout=300)
+
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["figures"] >= 10
+    assert (out / "report.html").read_bytes() == before
+
+
+def test_study_writes_static_figures_when_chromium_is_present(reference):
+    _, out, summary = reference
+    if summary.get("figures_dir") is None:
+        pytest.skip("no Chromium: static figures were skipped")
+    html = (out / "report.html").read_text()
+    ids = re.findall(r'id="fig-([a-z0-9-]+)"', html) or re.findall(r'data-figure="([a-z0-9-]+)"', html)
+    svgs = sorted(p.stem for p in (out / "figures").glob("*.svg"))
+    pngs = sorted(p.stem for p in (out / "figures").glob("*.png"))
+    assert svgs == pngs and len(svgs) == summary["figures"]
+    for name in svgs:
+        assert (out / "figures" / f"{name}.svg").read_text().startswith("<svg")
+        assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "heatmaps-g" in svgs
+
+
+def test_demo_plan_is_a_valid_plan(tmp_path, sublens):
+    proc = sublens("demo", "--print-plan")
+
+    assert proc.returncode == 0, proc.stderr
+    plan = tomllib.loads(proc.stdout)
+    assert plan["dataset"]["data_dir"] == DATA
+    names = [v["name"] for v in plan["variants"]]
+    assert {"resnet8", "resnet14", "resnet20"} <= set(names)
+    assert sum(v.get("nmf", False) for v in plan["variants"]) >= 2
+    assert sum(v.get("dynamics", False) for v in plan["variants"]) >= 1
+
+
+BAD_PLANS = [
+    ("unknown key", 'name = "x"\ncolour = 1\n', "colour"),
+    ("not TOML", "name = \n", "line 1"),
+    ("no variants", 'name = "x"\n', "variants"),
+    ("fraction", '[[variants]]\nname = "a"\ntrain_fraction = 1.5\n', "variants[0].train_fraction"),
+    ("duplicate", '[[variants]]\nname = "a"\n[[variants]]\nname = "a"\n', "variants[1].name"),
+    ("model", '[[variants]]\nname = "a"\nmodel = "transformer"\n', "variants[0].model"),
+    ("depth", '[[variants]]\nname = "a"\nmodel = "resnet"\ndepth = 9\n', "variants[0]"),
+    ("layers", '[[variants]]\nname = "a"\nlayers = ["nothing*"]\n', "variants[0].layers"),
+    ("data", '[dataset]\ndata_dir = "/nonexistent"\n[[variants]]\nname = "a"\n',
+     "dataset.data_dir"),
+    ("epochs", '[[variants]]\nname = "a"\nepochs = 2\nheatmap_epochs = [3]\n',
+     "variants[0].heatmap_epochs"),
+]
+
+
+@pytest.mark.parametrize("case,text,field", BAD_PLANS, ids=[case for case, _, _ in BAD_PLANS])
+def test_bad_plans_are_rejected_before_anything_is_written(tmp_path, sublens, case, text, field):
+    plan = tmp_path / "bad.toml"
+    plan.write_text(text)
+    out = tmp_path / "out"
+
+    proc = sublens("study", plan, "-o", out)
+
+    assert_bad_input(proc, "bad.toml", field)
+    assert not out.exists()
+
+
+PLANS = os.path.join(os.path.dirname(__file__), "..", "..", "plans")
+
+
+@pytest.mark.parametrize("name", sorted(p for p in os.listdir(PLANS) if p.endswith(".toml")))
+def test_shipped_plans_are_valid(name, sublens_json):
+    summary = sublens_json("study", os.path.join(PLANS, name), "--check")
+
+    assert summary["plan"]["variants"]
+    assert summary["plan"]["name"] == name.removesuffix(".toml")
