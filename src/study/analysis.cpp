@@ -179,7 +179,7 @@ json run_analysis(const AnalysisOptions& options) {
   std::vector<json> ssc_lines;
   if (options.graphs.empty()) {
     ssc_lines = steps.run({"ssc",
-                           {"ssc", acts, "--all-layers", "--tau", format("%.17g", options.tau),
+                           {"ssc", acts, "--all-layers", "--tau", csv_number(json(options.tau)),
                             "--threads", std::to_string(options.threads), "-o", graphs.string()},
                            {options.activations},
                            {graphs}});

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -64,11 +65,13 @@ inline std::string csv_escape(const std::string& text) {
   return out + "\"";
 }
 
+// The shortest text that reads back as the same double (std::to_chars), "" for null: exact and
+// byte-stable, without %.17g's 0.10000000000000001.
 inline std::string csv_number(const json& value) {
   if (!value.is_number()) return "";
   char text[64];
-  std::snprintf(text, sizeof text, "%.17g", value.get<double>());
-  return text;
+  const auto end = std::to_chars(text, text + sizeof text, value.get<double>()).ptr;
+  return std::string(text, end);
 }
 
 // Mean of the off-diagonal entries at layer distance 1 minus the mean at distance >= 2: how much

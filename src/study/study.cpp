@@ -40,7 +40,7 @@ std::string epoch_tag(int epoch) {
   return tag;
 }
 
-std::string number_arg(double value) { return format("%.17g", value); }
+std::string number_arg(double value) { return csv_number(json(value)); }  // exact, shortest
 
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
   std::string out;
@@ -338,7 +338,8 @@ json study_findings(const json& variants) {
     findings.push_back(finding_json(
         "Poorer training gives lower coupled-NMF RMSE at every rank (paper B) [" + group + "]",
         undecided && all_held ? std::nullopt : std::optional<bool>(all_held),
-        "Spearman rho of RMSE with accuracy per rank: " + statistic + " (" + values + ")"));
+        "Spearman rho of RMSE with accuracy per rank: " + statistic + " (" + values +
+            "); held when rho > 0 at every rank"));
   }
   return findings;
 }
@@ -574,7 +575,10 @@ report::Report study_report(const json& study, const fs::path& dir) {
       if (v["group"] != group) continue;
       const auto names = v["layers"].get<std::vector<std::string>>();
       const auto& last = v["heatmaps"].back();
-      specs.emplace_back(v["name"].get<std::string>() + " (" + v["model"].get<std::string>() + ")",
+      const std::string title = v["name"] == v["model"] ? v["name"].get<std::string>()
+                                                        : v["name"].get<std::string>() + " (" +
+                                                              v["model"].get<std::string>() + ")";
+      specs.emplace_back(title,
                          report::heatmap(names, names, values_of(last["values"]), "SSC-CKA"));
       for (const auto& h : v["heatmaps"]) {
         strength.rows.push_back(
@@ -748,7 +752,7 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     const std::string key = "variants[" + std::to_string(i) + "]";
     run.layers = resolve_layers(description["capture_points"], v.layers, plan, key + ".layers",
                                 description["model"].get<std::string>());
-    run.nmf_layers = plan.nmf_layers.empty()
+    run.nmf_layers = plan.nmf_layers.empty() || !v.nmf
                          ? run.layers
                          : resolve_layers(description["capture_points"], plan.nmf_layers, plan,
                                           "nmf.layers", description["model"].get<std::string>());

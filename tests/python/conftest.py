@@ -5,6 +5,8 @@ CompletedProcess; `sublens_json(*args)` also checks exit code 0 and parses stdou
 """
 import json
 import os
+import re
+import shutil
 import subprocess
 
 import pytest
@@ -51,3 +53,45 @@ def assert_bad_input(proc, *fragments, outputs=()):
         if os.path.isdir(d):
             leftovers = [f for f in os.listdir(d) if ".tmp" in f]
             assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+def chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def render_in_chromium(html_file, tmp_path, screenshot_name):
+    """Opens a report in headless Chromium (file:// URL, everything inlined, no network); fails on
+    any console error, uncaught exception or figure vega-embed did not render; saves a screenshot
+    in build/test-artifacts. Returns the number of figures rendered."""
+    html = open(html_file, encoding="utf-8").read()
+    assert "http://" not in html.split("<script>")[0] and "<link" not in html
+    expected = len(re.findall(r'class="vega-figure"', html))
+    flags = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+             "--v=0", "--virtual-time-budget=20000"]
+    url = html_file.resolve().as_uri()
+
+    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    artifacts = os.path.join(os.path.dirname(BIN), "..", "test-artifacts")
+    os.makedirs(artifacts, exist_ok=True)
+    screenshot = os.path.join(artifacts, screenshot_name)
+    shot = subprocess.run([*flags, f"--screenshot={screenshot}", "--window-size=1400,2400", url],
+                          capture_output=True, text=True, timeout=120)
+
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    errors = re.search(r'<div id="sublens-errors">(.*?)</div>', dom.stdout, re.S)
+    assert errors is not None and errors.group(1).strip() == "", errors and errors.group(1)
+    console = [line for line in dom.stderr.splitlines()
+               if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
+    assert not console, console
+    assert f'data-rendered="{expected}/{expected}"' in dom.stdout
+    assert dom.stdout.count('data-rendered="yes"') == expected
+    assert dom.stdout.count("<svg") >= expected
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert os.path.getsize(screenshot) > 10_000
+    return expected

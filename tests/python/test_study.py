@@ -19,7 +19,7 @@ import tomllib
 import numpy as np
 import pytest
 
-from conftest import BIN, assert_bad_input
+from conftest import BIN, assert_bad_input, chromium, render_in_chromium
 
 DATA = "/usr/share/datasets/fashion-mnist"
 N = 200
@@ -192,27 +192,31 @@ def test_rerun_skips_every_step_and_writes_identical_tables(reference):
         assert (out / name).read_bytes() == content, name
 
 
+def start_and_kill(plan, out, ready):
+    """Starts a study, SIGKILLs its whole process group (the study and the step it runs) as soon
+    as ready() holds, and returns the step records that existed then (path -> mtime, bytes)."""
+    proc = subprocess.Popen([BIN, "--quiet", "study", str(plan), "-o", str(out), "--no-figures"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not ready():
+        time.sleep(0.01)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return {p: (p.stat().st_mtime_ns, p.read_bytes())
+            for p in [*out.glob("steps/*.json"), *out.glob("variants/*/steps/*.json")]}
+
+
 def test_killed_run_resumes_with_identical_tables_and_recomputes_nothing_finished(reference,
                                                                                    tmp_path):
     plan, reference_out, reference_summary = reference
     out = tmp_path / "killed"
-    proc = subprocess.Popen([BIN, "--quiet", "study", str(plan), "-o", str(out), "--no-figures"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    # Kill once a third of the steps have finished: past the training of the first variant.
+    # First kill: in the middle of training (after the first epoch's checkpoint).
+    start_and_kill(plan, out, lambda: (out / "runs/tiny/checkpoints/epoch-0001.pt").exists())
+    # Second kill: once a third of the steps have finished.
     target = max(3, reference_summary["steps_run"] // 3)
-    deadline = time.time() + 600
-    records = out / "steps"
-    while time.time() < deadline and proc.poll() is None:
-        if records.is_dir() and len(os.listdir(records)) >= target:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the study finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    # Step records: the study's and those of the final-network analyses.
-    finished = {p: (p.stat().st_mtime_ns, p.read_bytes())
-                for p in [*records.glob("*.json"), *out.glob("variants/*/steps/*.json")]}
+    finished = start_and_kill(plan, out, lambda: len(list(out.glob("steps/*.json"))) >= target)
     assert len(finished) >= target
 
     rerun = study(plan, out, "--no-figures")
@@ -254,6 +258,15 @@ def test_study_writes_static_figures_when_chromium_is_present(reference):
         assert (out / "figures" / f"{name}.svg").read_text().startswith("<svg")
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "heatmaps-g" in svgs
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (scripts/bootstrap)")
+def test_study_report_renders_every_figure_in_headless_chromium(reference, tmp_path):
+    _, out, summary = reference
+
+    rendered = render_in_chromium(out / "report.html", tmp_path, "study-report.png")
+
+    assert rendered == summary["figures"] >= 20
 
 
 def test_demo_plan_is_a_valid_plan(tmp_path, sublens):
