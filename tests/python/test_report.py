@@ -1,9 +1,9 @@
 """`sublens analyze` on numpy-written activations, its resumability, and the report in a browser.
 
-The browser test (conftest.render_in_chromium) opens the self-contained report.html in headless Chromium with the network
-unreachable by construction (file:// URL, no proxy), fails on any console error, uncaught exception
-or figure that vega-embed did not render, and saves a screenshot next to the build's binaries
-(build/test-artifacts/report.png).
+The browser test (conftest.render_in_chromium) opens the self-contained report.html in headless
+Chromium with the network unreachable by construction (file:// URL, no proxy), fails on any console
+error, uncaught exception or figure that vega-embed did not render, and saves a screenshot next to
+the build's binaries (build/test-artifacts/report.png).
 """
 import json
 import os
