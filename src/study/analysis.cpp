@@ -172,7 +172,7 @@ json run_analysis(const AnalysisOptions& options) {
   const int planned = (options.graphs.empty() ? 1 : 0) + 2 * n_layers + 2 +
                       (predictions.empty() ? 0 : 1) + (logits.size() > 0 ? 1 : 0) + 1 +
                       (run_nmf ? 1 : 0);
-  StepRunner steps(dir, options.who, planned);
+  StepRunner steps(dir, options.who, planned, options.key_root);
 
   // ---- 1. SSC graph of every layer.
   const fs::path graphs = options.graphs.empty() ? dir / "graphs" : options.graphs;

@@ -114,9 +114,11 @@ std::vector<json> run_self(const std::vector<std::string>& args, bool capture_st
   return rows;
 }
 
-StepRunner::StepRunner(fs::path dir, std::string who, int planned_steps)
+StepRunner::StepRunner(fs::path dir, std::string who, int planned_steps, fs::path root)
     : dir_(std::move(dir)), who_(std::move(who)), planned_(planned_steps) {
   fs::create_directories(dir_ / "steps");
+  root_ = fs::absolute(root.empty() ? dir_ : root).lexically_normal().string();
+  if (root_.empty() || root_.back() != '/') root_ += '/';
 }
 
 std::string StepRunner::hash_path(const fs::path& path) {
@@ -147,8 +149,17 @@ std::string StepRunner::hash_path(const fs::path& path) {
 std::vector<json> StepRunner::run(const Step& step) {
   std::uint64_t key_hash = kFnvOffset;
   std::string key_text = "format=" + std::to_string(kRecordFormat) + ";";
-  for (const auto& arg : step.args) key_text += arg + '\x1f';
-  for (const auto& input : step.inputs) key_text += input.string() + "=" + hash_path(input) + ";";
+  const auto keyed = [&](std::string text) {  // paths under the root, relative to it
+    for (std::size_t at = text.find(root_); at != std::string::npos; at = text.find(root_, at)) {
+      text.replace(at, root_.size(), "$ROOT/");
+    }
+    return text;
+  };
+  for (const auto& arg : step.args) key_text += keyed(arg) + '\x1f';
+  for (const auto& input : step.inputs) {
+    key_text +=
+        keyed(fs::absolute(input).lexically_normal().string()) + "=" + hash_path(input) + ";";
+  }
   fnv_update(key_hash, key_text.data(), key_text.size());
   const std::string key = hex(key_hash);
   const fs::path record_file = dir_ / "steps" / (io::layer_file_stem(step.name) + ".json");

@@ -822,6 +822,36 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     }
     if (v.ordered) train.push_back("--ordered");
     // Killed mid-training, the rerun continues from the last per-epoch checkpoint (--resume).
+    // A run folder trained with other options (the plan changed) is stale: start it afresh. The
+    // thread count may change between runs (another machine) without discarding the training.
+    // The run folder's own path is left out too, so that a study folder can be moved.
+    json recipe = json::array();
+    for (std::size_t a = 0; a < train.size(); ++a) {
+      if (train[a] == "--threads" || train[a] == "-o") {
+        ++a;
+      } else {
+        recipe.push_back(train[a]);
+      }
+    }
+    const fs::path recipe_file = paths.run() / "study-recipe.json";
+    if (fs::exists(paths.run())) {
+      json stored;
+      try {
+        std::ifstream in(recipe_file);
+        stored = json::parse(in);
+      } catch (const std::exception&) {
+        stored = nullptr;
+      }
+      if (stored != recipe) {
+        if (Progress::global_enabled()) {
+          std::fprintf(stderr, "%s: %s was trained with other options; training it again\n",
+                       options.who.c_str(), paths.run().c_str());
+        }
+        fs::remove_all(paths.run());
+      }
+    }
+    fs::create_directories(paths.run());
+    io::write_file_atomically(recipe_file, recipe.dump() + "\n");
     steps.run({step_name("train", v.name), train, {plan.data_dir}, {paths.checkpoint(last)}});
 
     fs::create_directories(dir / "acts" / v.name);
@@ -960,6 +990,7 @@ json run_study(const Plan& plan, const StudyOptions& options) {
       options_a.nmf = false;
       options_a.write_report = false;
       options_a.who = options.who + ": " + v.name;
+      options_a.key_root = dir;
       const json result = run_analysis(options_a);
       analysis_ran += result["steps_run"].get<int>();
       analysis_skipped += result["steps_skipped"].get<int>();

@@ -318,3 +318,28 @@ def test_shipped_plans_are_valid(name, sublens_json):
 
     assert summary["plan"]["variants"]
     assert summary["plan"]["name"] == name.removesuffix(".toml")
+
+
+def test_a_changed_variant_is_retrained_and_nothing_else_recomputed(reference, tmp_path):
+    import shutil
+    plan, reference_out, _ = reference
+    out = tmp_path / "changed"
+    shutil.copytree(reference_out, out)
+    changed = tmp_path / "changed.toml"
+    text = plan.read_text()
+    assert 'model = "resnet8"\n' in text
+    changed.write_text(text.replace('model = "resnet8"\n', 'model = "resnet8"\nlr = 0.05\n'))
+
+    proc = subprocess.run([BIN, "study", str(changed), "-o", str(out), "--no-figures"],
+                          capture_output=True, text=True, timeout=900)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "trained with other options" in proc.stderr
+    ran = re.findall(r"\] (\S+?)(?: \(about|$)", proc.stderr, re.M)
+    assert ran and all(name.endswith("resnet") or ".resnet." in name for name in ran), ran
+    config = json.loads((out / "runs" / "resnet" / "config.json").read_text())
+    assert config["lr"] == 0.05
+    for name in ("variants.csv", "heatmaps.csv"):
+        assert (out / name).read_bytes() != (reference_out / name).read_bytes()
+    rows = lambda path, v: [r for r in path.read_text().splitlines() if r.startswith(v + ",")]
+    assert rows(out / "dynamics.csv", "tiny") == rows(reference_out / "dynamics.csv", "tiny")

@@ -45,6 +45,9 @@ struct AnalysisOptions {
   bool write_report = true;               // OUTPUT/report.html
   bool figures = true;  // with write_report: OUTPUT/figures/*.svg|png (skipped without Chromium)
   std::string who = "analyze";  // progress prefix
+  // Steps key paths under this folder relative to it (default: `output`); the study passes its
+  // own folder so that a whole study can be moved and resumed.
+  std::filesystem::path key_root;
 };
 
 // Runs (or resumes) the analysis; writes OUTPUT/result.json, the CSV tables and, unless disabled,

@@ -46,8 +46,11 @@ struct Step {
 
 class StepRunner {
  public:
-  // `who` prefixes the progress lines on stderr ("analyze: [3/12] ...").
-  StepRunner(std::filesystem::path dir, std::string who, int planned_steps = 0);
+  // `who` prefixes the progress lines on stderr ("analyze: [3/12] ..."). Paths under `root`
+  // (default: `dir`) enter the keys relative to it, so a finished folder can be moved or copied
+  // and still be resumed.
+  StepRunner(std::filesystem::path dir, std::string who, int planned_steps = 0,
+             std::filesystem::path root = {});
 
   // Runs the step or returns the recorded output lines of an identical finished one.
   std::vector<nlohmann::json> run(const Step& step);
@@ -61,6 +64,7 @@ class StepRunner {
 
  private:
   std::filesystem::path dir_;
+  std::string root_;  // absolute, with a trailing '/'
   std::string who_;
   int planned_ = 0;
   int ran_ = 0;
