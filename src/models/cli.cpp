@@ -102,7 +102,26 @@ Runner setup_train(CLI::App& app) {
       ->capture_default_str();
   app.add_option("-o,--output", options->run_dir, "Run folder (config.json, log.csv, checkpoints/)")
       ->required();
-  return [options, model_name] {
+  const std::pair<const char*, const char*> flags[] = {{"--model", "model"},
+                                                       {"--depth", "model"},
+                                                       {"--width", "model"},
+                                                       {"--base-width", "base_width"},
+                                                       {"--growth-rate", "growth_rate"},
+                                                       {"--dataset", "dataset"},
+                                                       {"--train-fraction", "train_fraction"},
+                                                       {"--classes", "classes"},
+                                                       {"--ordered", "ordered"},
+                                                       {"--batch-size", "batch_size"},
+                                                       {"--lr", "lr"},
+                                                       {"--momentum", "momentum"},
+                                                       {"--weight-decay", "weight_decay"},
+                                                       {"--lr-step", "lr_step"},
+                                                       {"--lr-gamma", "lr_gamma"},
+                                                       {"--seed", "seed"}};
+  return [options, model_name, &app, flags] {
+    for (const auto& [flag, field] : flags) {
+      if (app.count(flag) > 0) options->given.emplace_back(field);
+    }
     options->model = resolve_spec(*model_name, options->model);
     const TrainResult result = train(*options);
     return json{{"run_dir", options->run_dir.string()},

@@ -185,6 +185,46 @@ json options_json(const TrainOptions& options, const Dataset& train,
 
 // Options stored in a run's config.json (those that define the run; epochs, threads, checkpoints
 // and test_n come from the caller).
+// Refuses a resume whose explicitly given options differ from the stored run's.
+void check_resume_matches(const TrainOptions& stored, const TrainOptions& caller,
+                          const fs::path& config_path) {
+  const auto given = [&](const std::string& name) {
+    return std::find(caller.given.begin(), caller.given.end(), name) != caller.given.end();
+  };
+  const auto text = [](const auto& value) {
+    std::ostringstream out;
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::vector<std::int64_t>>) {
+      for (std::size_t i = 0; i < value.size(); ++i) out << (i ? "," : "") << value[i];
+    } else {
+      out << value;
+    }
+    return out.str();
+  };
+  const auto check = [&](const std::string& name, const auto& stored_value,
+                         const auto& caller_value) {
+    if (given(name) && !(stored_value == caller_value)) {
+      throw InputError(config_path.string(), name,
+                       "is " + text(stored_value) + " in this run, not " + text(caller_value) +
+                           "; --resume continues a run with its own options (choose a new "
+                           "folder to train with others)");
+    }
+  };
+  check("model", display_name(stored.model), display_name(caller.model));
+  check("base_width", stored.model.base_width, caller.model.base_width);
+  check("growth_rate", stored.model.growth_rate, caller.model.growth_rate);
+  check("dataset", stored.dataset.name, caller.dataset.name);
+  check("train_fraction", stored.train_fraction, caller.train_fraction);
+  check("classes", stored.classes, caller.classes);
+  check("ordered", stored.ordered, caller.ordered);
+  check("batch_size", stored.batch_size, caller.batch_size);
+  check("lr", stored.lr, caller.lr);
+  check("momentum", stored.momentum, caller.momentum);
+  check("weight_decay", stored.weight_decay, caller.weight_decay);
+  check("lr_step", stored.lr_step, caller.lr_step);
+  check("lr_gamma", stored.lr_gamma, caller.lr_gamma);
+  check("seed", stored.seed, caller.seed);
+}
+
 TrainOptions stored_options(const json& config, const TrainOptions& caller) {
   TrainOptions options = caller;
   options.model = model_spec_from_json(config.at("model"));
@@ -260,6 +300,7 @@ TrainResult train(const TrainOptions& caller_options) {
     } catch (const json::exception& error) {
       throw InputError(config_path.string(), "config", error.what());
     }
+    check_resume_matches(options, caller_options, config_path);
   }
   check_options(options);
   torch::set_num_threads(resolve_threads(options.threads));

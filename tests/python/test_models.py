@@ -106,9 +106,17 @@ def test_resume_and_subsets(tmp_path, sublens_json, sublens):
 
     first = sublens_json("train", *common, "--epochs", "1")
     again = sublens("train", *common, "--epochs", "2")
+    other_lr = sublens("train", *common, "--epochs", "3", "--resume", "--lr", "0.05")
+    other_model = sublens("train", "--model", "resnet8", "-o", run_dir, "--epochs", "3", "--resume")
     resumed = sublens_json("train", *common, "--epochs", "2", "--resume")
+    # Only what the caller gave is compared: the stored options fill in the rest.
+    defaults = sublens_json("train", "--model", "cnn2", "--base-width", "2", "-o", run_dir,
+                            "--epochs", "2", "--resume", "--threads", "1", "--test-n", "-1")
 
     assert first["train_images"] == 120  # 1% of 6000 images of each of 2 classes
+    assert_bad_input(other_lr, "config.json", "lr", "0.1", "0.05")
+    assert_bad_input(other_model, "config.json", "model", "cnn2", "resnet8")
+    assert defaults["first_epoch"] == 3 and defaults["last_epoch"] == 2
     assert sorted(os.listdir(run_dir / "checkpoints")) == ["epoch-0001.pt", "epoch-0002.pt"]
     assert_bad_input(again, str(run_dir), "--resume")
     assert resumed["first_epoch"] == 2 and resumed["last_epoch"] == 2

@@ -95,6 +95,10 @@ struct TrainOptions {
   int checkpoint_every = 1;  // checkpoint every k epochs (the last epoch always)
   std::vector<int> checkpoint_epochs;  // if not empty: exactly these epochs (+ the last); 0 = init
   bool resume = false;                 // continue from the last checkpoint in run_dir
+  // Options the caller set explicitly ("lr", "train_fraction", "model", ...): on resume each must
+  // equal the run's stored value (a run continues with its own recipe); the others are taken
+  // from the run.
+  std::vector<std::string> given;
   std::int64_t test_n = 0;        // evaluate on the first test_n test images; 0: all; < 0: none
   std::filesystem::path run_dir;  // output folder
 };
