@@ -766,7 +766,7 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     }
     const int layers = static_cast<int>(run.layers.size());
     const int epochs = static_cast<int>(run.epochs.size());
-    planned += 1 + epochs * (2 + layers) + (v.dynamics ? 2 * epochs * layers : 0) +
+    planned += 1 + epochs * (2 + layers) + (v.dynamics ? 2 * epochs : 0) +
                static_cast<int>(v.heatmap_epochs.size()) +
                (v.nmf ? 2 + (run.nmf_separate ? 1 : 0) : 0);
     runs.push_back(std::move(run));
@@ -907,33 +907,51 @@ json run_study(const Plan& plan, const StudyOptions& options) {
       modularity.push_back({{"epoch", epoch}, {"values", values}});
     }
 
+    // `cka-matrix` lists a folder or file in its own (name) order: positions of `layers` in it.
+    auto positions = [&](const json& names, const std::string& what) {
+      std::vector<Index> position;
+      for (const auto& layer : run.layers) {
+        const auto found = std::find(names.begin(), names.end(), layer);
+        if (found == names.end()) throw std::runtime_error("study: " + what + " lacks " + layer);
+        position.push_back(static_cast<Index>(found - names.begin()));
+      }
+      return position;
+    };
     json dynamics = json::array();
     if (v.dynamics) {
+      // One `cka-matrix` per epoch and kind (each file is read and each Gram formed once); the
+      // diagonal is CKA of each layer with itself at the final epoch.
+      fs::create_directories(dir / "dynamics" / v.name);
+      auto to_final = [&](const std::string& kind, int epoch, const fs::path& a,
+                          const fs::path& b) {
+        const fs::path output =
+            dir / "dynamics" / v.name / (kind + "-cka-" + epoch_tag(epoch) + "-vs-final.npy");
+        const json summary =
+            steps
+                .run({step_name(kind + "-cka-to-final", v.name, epoch),
+                      {"cka-matrix", a.string(), b.string(), "--kind", kind, "-o", output.string()},
+                      {a, b},
+                      {output}})
+                .at(0);
+        const RowMatrix matrix = io::read_matrix(output);
+        const auto row = positions(summary["rows"], output.string());
+        const auto col = positions(summary["cols"], output.string());
+        json values = json::array();
+        for (std::size_t l = 0; l < run.layers.size(); ++l) {
+          const double value = matrix(row[l], col[l]);
+          values.push_back(std::isfinite(value) ? json(value) : json());
+        }
+        return values;
+      };
       for (std::size_t e = 0; e < run.epochs.size(); ++e) {
         const int epoch = run.epochs[e];
-        json ssc_cka = json::array(), linear_cka = json::array();
-        for (const auto& layer : run.layers) {
-          ssc_cka.push_back(steps
-                                .run({step_name("ssc-cka-to-final", v.name, epoch, layer),
-                                      {"cka", paths.graph(epoch, layer).string(),
-                                       paths.graph(last, layer).string(), "--kind", "graph"},
-                                      {paths.graph(epoch, layer), paths.graph(last, layer)},
-                                      {}})
-                                .at(0)["cka"]);
-          linear_cka.push_back(
-              steps
-                  .run({step_name("linear-cka-to-final", v.name, epoch, layer),
-                        {"cka", paths.acts(epoch).string(), paths.acts(last).string(), "--kind",
-                         "linear", "--layer-a", layer, "--layer-b", layer},
-                        {paths.acts(epoch), paths.acts(last)},
-                        {}})
-                  .at(0)["cka"]);
-        }
         dynamics.push_back({{"epoch", epoch},
                             {"accuracy", accuracy[epoch]},
                             {"modularity", modularity[e]["values"]},
-                            {"ssc_cka_to_final", ssc_cka},
-                            {"linear_cka_to_final", linear_cka}});
+                            {"ssc_cka_to_final",
+                             to_final("graph", epoch, paths.graphs(epoch), paths.graphs(last))},
+                            {"linear_cka_to_final",
+                             to_final("linear", epoch, paths.acts(epoch), paths.acts(last))}});
       }
     }
 
@@ -948,15 +966,9 @@ json run_study(const Plan& plan, const StudyOptions& options) {
                                      {paths.graphs(epoch)},
                                      {paths.heatmap(epoch)}})
                                .at(0);
-      // cka-matrix lists a folder in name order; put rows and columns in the network's order.
+      // Rows and columns in the network's order.
       const RowMatrix matrix = io::read_matrix(paths.heatmap(epoch));
-      std::vector<Index> position;
-      for (const auto& layer : run.layers) {
-        const auto& names = summary["rows"];
-        const auto found = std::find(names.begin(), names.end(), layer);
-        if (found == names.end()) throw std::runtime_error("study: heatmap lacks layer " + layer);
-        position.push_back(static_cast<Index>(found - names.begin()));
-      }
+      const std::vector<Index> position = positions(summary["rows"], "heatmap");
       RowMatrix ordered(n_layers, n_layers);
       for (int i = 0; i < n_layers; ++i) {
         for (int j = 0; j < n_layers; ++j) ordered(i, j) = matrix(position[i], position[j]);
