@@ -154,13 +154,13 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
       factor::require_non_negative(block.values, label);
     }
   }
-  fs::create_directories(options.output);
-
   std::vector<const RowMatrix*> inputs, layers;
   for (std::size_t b = 0; b < blocks.size(); ++b) {
     (b < n_input_blocks ? inputs : layers).push_back(&blocks[b].values);
   }
   const factor::RankSweepResult sweep = factor::rank_sweep(inputs, layers, sweep_options);
+  // Created only now: a sweep that rejects its arguments leaves no empty folder behind.
+  fs::create_directories(options.output);
 
   // ---- tables ----
   const fs::path dir(options.output);
