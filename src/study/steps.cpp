@@ -52,8 +52,9 @@ std::string hex(std::uint64_t value) {
 
 }  // namespace
 
-std::vector<json> run_self(const std::vector<std::string>& args, bool capture_stderr) {
-  std::vector<std::string> argv_strings = {"sublens", "--quiet"};
+std::vector<json> run_self(const std::vector<std::string>& args, bool capture_stderr, bool quiet) {
+  std::vector<std::string> argv_strings = {"sublens"};
+  if (quiet) argv_strings.emplace_back("--quiet");
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& arg : argv_strings) argv.push_back(arg.data());
@@ -202,7 +203,8 @@ std::vector<json> StepRunner::run(const Step& step) {
     std::fprintf(stderr, "%s: %s %s%s\n", who_.c_str(), counter, step.name.c_str(), eta.c_str());
   }
   const auto start = std::chrono::steady_clock::now();
-  std::vector<json> output = run_self(step.args, step.capture_stderr);
+  std::vector<json> output =
+      run_self(step.args, step.capture_stderr, !(step.show_progress && Progress::global_enabled()));
   seconds_ran_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++ran_;
   const json record = {{"key", key}, {"args", step.args}, {"output", output}};

@@ -852,7 +852,12 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     }
     fs::create_directories(paths.run());
     io::write_file_atomically(recipe_file, recipe.dump() + "\n");
-    steps.run({step_name("train", v.name), train, {plan.data_dir}, {paths.checkpoint(last)}});
+    steps.run({step_name("train", v.name),
+               train,
+               {plan.data_dir},
+               {paths.checkpoint(last)},
+               /*capture_stderr=*/false,
+               /*show_progress=*/true});
 
     fs::create_directories(dir / "acts" / v.name);
     fs::create_directories(dir / "graphs" / v.name);
@@ -885,7 +890,9 @@ json run_study(const Plan& plan, const StudyOptions& options) {
                                 .run({step_name("extract", v.name, epoch),
                                       extract_args(epoch, paths.acts(epoch), run.layers),
                                       {paths.run() / "config.json", paths.checkpoint(epoch)},
-                                      {paths.acts(epoch), paths.sidecar(epoch, ".softmax.npy")}})
+                                      {paths.acts(epoch), paths.sidecar(epoch, ".softmax.npy")},
+                                      false,
+                                      true})
                                 .at(0);
       accuracy[epoch] = captured["accuracy"].at(0).get<double>();
       steps.run({step_name("ssc", v.name, epoch),

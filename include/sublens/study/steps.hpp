@@ -30,11 +30,11 @@ struct StepFailed : std::runtime_error {
   std::string error_output;  // the child's stderr when it was captured
 };
 
-// Runs `sublens --quiet ARGS...` (this executable) and returns its stdout JSON lines. A nonzero
+// Runs `sublens [--quiet] ARGS...` (this executable) and returns its stdout JSON lines. A nonzero
 // exit throws StepFailed naming the command line. The child's stderr is passed through, or, with
 // `capture_stderr`, kept in StepFailed::error_output.
 std::vector<nlohmann::json> run_self(const std::vector<std::string>& args,
-                                     bool capture_stderr = false);
+                                     bool capture_stderr = false, bool quiet = true);
 
 struct Step {
   std::string name;                            // unique in the run, [A-Za-z0-9._-]
@@ -42,6 +42,9 @@ struct Step {
   std::vector<std::filesystem::path> inputs;   // files or folders the result depends on
   std::vector<std::filesystem::path> outputs;  // files or folders the step writes
   bool capture_stderr = false;                 // see run_self
+  // Long steps (training, capture, SSC): let the command's own progress lines through to stderr
+  // while this process shows progress (a 100-epoch training is otherwise hours of silence).
+  bool show_progress = false;
 };
 
 class StepRunner {
