@@ -151,6 +151,10 @@ std::string demo_plan(const DemoOptions& options) {
 
 nlohmann::json demo_command(const DemoOptions& options) {
   if (options.epochs < 3) throw std::invalid_argument("demo: --epochs must be >= 3");
+  // The plan's NMF ranks go up to 30 and Fashion-MNIST has 10000 test images.
+  if (options.n_inputs <= 30 || options.n_inputs > 10000) {
+    throw std::invalid_argument("demo: --n must be in [31, 10000]");
+  }
   const std::string text = demo_plan(options);
   if (options.print_plan) {
     std::cout << text;

@@ -35,7 +35,11 @@ const bool registered = register_command(
        return [command] {
          // The whole plan is checked before DIR is created or any step runs.
          const study::Plan plan = study::read_plan(command->plan);
-         if (command->check) return nlohmann::json{{"command", "study"}, {"plan", to_json(plan)}};
+         if (command->check) {
+           nlohmann::json summary = study::check_plan(plan);
+           summary["command"] = "study";
+           return summary;
+         }
          if (command->options.output.empty()) throw std::invalid_argument("-o DIR is required");
          return study::run_study(plan, command->options);
        };

@@ -193,8 +193,12 @@ void check_resume_matches(const TrainOptions& stored, const TrainOptions& caller
   };
   const auto text = [](const auto& value) {
     std::ostringstream out;
-    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, std::vector<std::int64_t>>) {
+    using Value = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<Value, std::vector<std::int64_t>>) {
       for (std::size_t i = 0; i < value.size(); ++i) out << (i ? "," : "") << value[i];
+    } else if constexpr (std::is_floating_point_v<Value>) {
+      out.precision(17);  // never "is 0.1, not 0.1"
+      out << value;
     } else {
       out << value;
     }

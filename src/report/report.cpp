@@ -385,10 +385,18 @@ json image(const std::string& data_url, int width, int height) {
             {"y", {{"value", 0}}}}}};
 }
 
-double spearman(const std::vector<double>& x, const std::vector<double>& y) {
-  if (x.size() != y.size()) {
-    throw std::invalid_argument("spearman: x has " + std::to_string(x.size()) +
-                                " values but y has " + std::to_string(y.size()));
+double spearman(const std::vector<double>& x_all, const std::vector<double>& y_all) {
+  if (x_all.size() != y_all.size()) {
+    throw std::invalid_argument("spearman: x has " + std::to_string(x_all.size()) +
+                                " values but y has " + std::to_string(y_all.size()));
+  }
+  // Pairs with a NaN or an infinity carry no rank: dropped (sorting them would rank arbitrarily).
+  std::vector<double> x, y;
+  for (std::size_t i = 0; i < x_all.size(); ++i) {
+    if (std::isfinite(x_all[i]) && std::isfinite(y_all[i])) {
+      x.push_back(x_all[i]);
+      y.push_back(y_all[i]);
+    }
   }
   const std::size_t n = x.size();
   if (n < 2) return std::numeric_limits<double>::quiet_NaN();

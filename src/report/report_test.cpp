@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -98,6 +99,14 @@ TEST(Spearman, TiesGetAverageRanks) {
   const double rho = spearman({1, 2, 3, 4}, {1, 2, 2, 3});
 
   EXPECT_NEAR(rho, 4.5 / std::sqrt(5.0 * 4.5), kTol);
+}
+
+TEST(Spearman, PairsWithNaNAreDropped) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // Without the NaN pair the sequences are reversed: rho = -1 (scipy.stats.spearmanr with
+  // nan_policy="omit" gives the same).
+  EXPECT_NEAR(spearman({1, 2, 3, 4}, {3, nan, 2, 1}), -1.0, kTol);
+  EXPECT_TRUE(std::isnan(spearman({1, 2, 3}, {nan, nan, 1})));
 }
 
 TEST(Spearman, ConstantOrShortIsNaN) {

@@ -79,10 +79,6 @@ std::vector<std::string> thumbnails(const fs::path& images_file, Index n_inputs)
   return urls;
 }
 
-json finding(const std::string& claim, std::optional<bool> held, const std::string& statistic) {
-  return {{"claim", claim}, {"held", held ? json(*held) : json()}, {"statistic", statistic}};
-}
-
 }  // namespace
 
 json run_analysis(const AnalysisOptions& options) {
@@ -182,7 +178,10 @@ json run_analysis(const AnalysisOptions& options) {
                            {"ssc", acts, "--all-layers", "--tau", csv_number(json(options.tau)),
                             "--threads", std::to_string(options.threads), "-o", graphs.string()},
                            {options.activations},
-                           {graphs}});
+                           {graphs},
+                           /*capture_stderr=*/false,
+                           /*show_progress=*/false,
+                           /*clear_outputs=*/true});
   }
   auto graph_of = [&](const std::string& layer) {
     return graphs / (io::layer_file_stem(layer) + ".npz");
@@ -356,13 +355,13 @@ json run_analysis(const AnalysisOptions& options) {
     const double rho = report::spearman(index, modularity);
     const std::string claim = "Deeper layers have higher modularity (paper A, Fig. 1)";
     if (index.size() < 3 || !std::isfinite(rho)) {
-      findings.push_back(finding(claim, std::nullopt, "needs >= 3 layers with a modularity"));
+      findings.push_back(finding_json(claim, std::nullopt, "needs >= 3 layers with a modularity"));
     } else {
-      findings.push_back(finding(claim, rho > 0,
-                                 format("Spearman rank correlation of modularity with layer "
-                                        "index: %.3f",
-                                        rho) +
-                                     " over " + std::to_string(index.size()) + " layers"));
+      findings.push_back(finding_json(claim, rho > 0,
+                                      format("Spearman rank correlation of modularity with layer "
+                                             "index: %.3f",
+                                             rho) +
+                                          " over " + std::to_string(index.size()) + " layers"));
     }
   }
   {
@@ -379,12 +378,12 @@ json run_analysis(const AnalysisOptions& options) {
         "SSC-CKA heatmap is block-diagonal: neighbouring layers are more similar than distant "
         "ones (paper A, Fig. 3-7)";
     if (n_layers < 3 || !std::isfinite(near) || !std::isfinite(far)) {
-      findings.push_back(finding(claim, std::nullopt, "needs >= 3 layers"));
+      findings.push_back(finding_json(claim, std::nullopt, "needs >= 3 layers"));
     } else {
-      findings.push_back(finding(claim, near > far,
-                                 format("mean SSC-CKA of adjacent layers %.3f", near) +
-                                     format(" vs layers >= 2 apart %.3f", far) +
-                                     format(" (block-diagonal strength %.3f)", near - far)));
+      findings.push_back(finding_json(claim, near > far,
+                                      format("mean SSC-CKA of adjacent layers %.3f", near) +
+                                          format(" vs layers >= 2 apart %.3f", far) +
+                                          format(" (block-diagonal strength %.3f)", near - far)));
     }
   }
   {
@@ -392,15 +391,15 @@ json run_analysis(const AnalysisOptions& options) {
         "SSC labels at the last layer are about as accurate as the network (paper A, Table 1: "
         "95.8% vs 95.8%)";
     if (table1.is_null() || !table1["ssc_accuracy"].is_number()) {
-      findings.push_back(finding(claim, std::nullopt, "needs --predictions or --logits"));
+      findings.push_back(finding_json(claim, std::nullopt, "needs --predictions or --logits"));
     } else {
       const double ssc = table1["ssc_accuracy"].get<double>();
       const double network = table1["network_accuracy"].get<double>();
-      findings.push_back(finding(claim, std::abs(ssc - network) <= kTable1Tolerance,
-                                 format("SSC-label accuracy %.3f", ssc) +
-                                     format(", network accuracy %.3f", network) +
-                                     format(", agreement %.3f", table1["agreement"].get<double>()) +
-                                     format(" (held: within %.2f)", kTable1Tolerance)));
+      findings.push_back(finding_json(
+          claim, std::abs(ssc - network) <= kTable1Tolerance,
+          format("SSC-label accuracy %.3f", ssc) + format(", network accuracy %.3f", network) +
+              format(", agreement %.3f", table1["agreement"].get<double>()) +
+              format(" (held: within %.2f)", kTable1Tolerance)));
     }
   }
   {
@@ -413,12 +412,12 @@ json run_analysis(const AnalysisOptions& options) {
       if (input["ssc_label"] == input["label"]) ++explained;
     }
     if (total == 0) {
-      findings.push_back(finding(claim, std::nullopt,
-                                 logits.size() > 0 ? "no misclassified inputs" : "needs --logits"));
+      findings.push_back(finding_json(
+          claim, std::nullopt, logits.size() > 0 ? "no misclassified inputs" : "needs --logits"));
     } else {
-      findings.push_back(finding(claim, 2 * explained > total,
-                                 std::to_string(explained) + " of " + std::to_string(total) +
-                                     " have the true class as the largest class affinity"));
+      findings.push_back(finding_json(claim, 2 * explained > total,
+                                      std::to_string(explained) + " of " + std::to_string(total) +
+                                          " have the true class as the largest class affinity"));
     }
   }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,6 +94,12 @@ inline std::pair<double, double> block_diagonal(const RowMatrix& cka) {
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
   return {n_near ? near / n_near : nan, n_far ? far / n_far : nan};
+}
+
+// A paper's claim checked against a run: held true/false, or null when the run cannot decide.
+inline json finding_json(const std::string& claim, std::optional<bool> held,
+                         const std::string& statistic) {
+  return {{"claim", claim}, {"held", held ? json(*held) : json()}, {"statistic", statistic}};
 }
 
 }  // namespace sublens::study::detail

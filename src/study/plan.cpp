@@ -102,14 +102,18 @@ class Reader {
 
   template <typename Int>
   void integers(const toml::table& t, const std::string& key, const std::string& where,
-                std::vector<Int>& out, std::int64_t low) const {
+                std::vector<Int>& out, std::int64_t low,
+                std::int64_t high = std::numeric_limits<std::int32_t>::max()) const {
     if (const toml::node* node = t.get(key)) {
       if (!node->is_array()) fail(where, "must be an array of integers");
       out.clear();
       for (const auto& item : *node->as_array()) {
         if (!item.is_integer()) fail(where, "must be an array of integers");
         const std::int64_t value = item.as_integer()->get();
-        if (value < low) fail(where, "entries must be >= " + std::to_string(low));
+        if (value < low || value > high) {
+          fail(where, "entries must be in [" + std::to_string(low) + ", " + std::to_string(high) +
+                          "], not " + std::to_string(value));
+        }
         out.push_back(static_cast<Int>(value));
       }
     }
@@ -223,6 +227,9 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
   if (plan.data_dir.is_relative() && file.has_parent_path()) {
     plan.data_dir = file.parent_path() / plan.data_dir;
   }
+  // One spelling of the folder whichever way the plan was named (plans/p.toml, ./plans/p.toml,
+  // from another directory): it is part of the steps' keys and of the training recipe.
+  plan.data_dir = fs::weakly_canonical(fs::absolute(plan.data_dir));
 
   VariantPlan defaults;
   if (const toml::table* analysis = reader.table(root, "analysis", "analysis")) {
@@ -249,13 +256,25 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.only_keys(*nmf, "nmf", {"ranks", "layers", "max_iter"});
     reader.integers(*nmf, "ranks", "nmf.ranks", plan.nmf_ranks, 1);
     if (plan.nmf_ranks.empty()) reader.fail("nmf.ranks", "must list at least one rank");
-    for (int rank : plan.nmf_ranks) {
-      if (rank >= plan.n) {
-        reader.fail("nmf.ranks", "must be < analysis.n = " + std::to_string(plan.n));
-      }
-    }
     reader.layers(*nmf, "layers", "nmf.layers", plan.nmf_layers);
     reader.integer(*nmf, "max_iter", "nmf.max_iter", plan.nmf_max_iterations, 1, 1'000'000);
+  }
+  std::sort(plan.nmf_ranks.begin(), plan.nmf_ranks.end());
+  plan.nmf_ranks.erase(std::unique(plan.nmf_ranks.begin(), plan.nmf_ranks.end()),
+                       plan.nmf_ranks.end());
+  if (plan.nmf_ranks.back() >= plan.n) {
+    reader.fail("nmf.ranks", "must be < analysis.n = " + std::to_string(plan.n) +
+                                 " (the default ranks go up to 50)");
+  }
+  // What the dataset's standard files hold (npy: read from its headers when the study starts).
+  const int classes = plan.dataset == "cifar100" ? 100 : plan.dataset == "npy" ? 0 : 10;
+  const std::int64_t split_size = plan.dataset == "npy"                 ? 0
+                                  : plan.split == "test"                ? 10000
+                                  : plan.dataset.rfind("cifar", 0) == 0 ? 50000
+                                                                        : 60000;
+  if (split_size > 0 && plan.n > split_size) {
+    reader.fail("analysis.n", "must be <= " + std::to_string(split_size) + " (images in the " +
+                                  plan.dataset + " " + plan.split + " split)");
   }
   if (const toml::table* training = reader.table(root, "training", "training")) {
     reader.only_keys(*training, "training", kTrainingKeys);
@@ -288,6 +307,17 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     }
     if (variant.group.empty()) reader.fail(where + ".group", "must not be empty");
     reader.training(table, where, variant);
+    std::set<std::int64_t> distinct;
+    for (const auto c : variant.classes) {
+      if (classes > 0 && c >= classes) {
+        reader.fail(where + ".classes", "entries must be < " + std::to_string(classes) + " (" +
+                                            plan.dataset + " has " + std::to_string(classes) +
+                                            " classes)");
+      }
+      if (!distinct.insert(c).second) {
+        reader.fail(where + ".classes", "must not repeat a class (" + std::to_string(c) + ")");
+      }
+    }
     for (int epoch : variant.heatmap_epochs) {
       if (epoch > variant.epochs) {
         reader.fail(where + ".heatmap_epochs",

@@ -125,14 +125,16 @@ StepRunner::StepRunner(fs::path dir, std::string who, int planned_steps, fs::pat
 std::string StepRunner::hash_path(const fs::path& path) {
   std::error_code error;
   if (fs::is_directory(path, error)) {
+    // Every regular file below the folder (a dataset may sit in a sub-folder of data_dir).
     std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(path)) {
+    for (const auto& entry : fs::recursive_directory_iterator(path)) {
       if (entry.is_regular_file()) files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
     std::uint64_t hash = kFnvOffset;
     for (const auto& file : files) {
-      const std::string name = file.filename().string() + "=" + hash_path(file) + ";";
+      const std::string name =
+          fs::relative(file, path).generic_string() + "=" + hash_path(file) + ";";
       fnv_update(hash, name.data(), name.size());
     }
     return hex(hash);
@@ -201,6 +203,9 @@ std::vector<json> StepRunner::run(const Step& step) {
   }
   if (Progress::global_enabled()) {
     std::fprintf(stderr, "%s: %s %s%s\n", who_.c_str(), counter, step.name.c_str(), eta.c_str());
+  }
+  if (step.clear_outputs) {
+    for (const auto& output : step.outputs) fs::remove_all(output);
   }
   const auto start = std::chrono::steady_clock::now();
   std::vector<json> output =

@@ -60,23 +60,6 @@ json read_json_file(const fs::path& path) {
   }
 }
 
-// Per-input shape (C, H, W) of the dataset's images, for `sublens models --input`.
-std::vector<std::int64_t> input_shape(const Plan& plan) {
-  if (plan.dataset == "cifar10" || plan.dataset == "cifar100") return {3, 32, 32};
-  if (plan.dataset != "npy") return {1, 28, 28};
-  const fs::path images = plan.data_dir / "train_images.npy";
-  std::error_code error;
-  if (!fs::is_regular_file(images, error)) {
-    throw InputError(plan.file.string(), "dataset.data_dir",
-                     "must hold train_images.npy for dataset npy (" + images.string() + ")");
-  }
-  const auto arrays = io::list_arrays(images);
-  const auto& shape = arrays.at(0).shape;
-  if (shape.size() == 3) return {1, shape[1], shape[2]};
-  if (shape.size() == 4) return {shape[1], shape[2], shape[3]};
-  throw InputError(images.string(), "shape", "must be N x H x W or N x C x H x W");
-}
-
 std::vector<std::string> model_args(const VariantPlan& v) {
   std::vector<std::string> args = {"--model", v.model};
   if (v.depth > 0) args.insert(args.end(), {"--depth", std::to_string(v.depth)});
@@ -176,15 +159,11 @@ std::string step_name(const std::string& what, const std::string& variant, int e
   return name;
 }
 
-// Spearman's rho as a finding: held when its sign is `expected_sign`; undecided when it is NaN.
+// Spearman's rho as a finding: held when its sign is `expected_sign`; undecided when it is NaN or
+// zero, or when the paper claims no direction (expected_sign 0).
 std::optional<bool> sign_held(double rho, int expected_sign) {
-  if (!std::isfinite(rho) || rho == 0) return std::nullopt;
+  if (!std::isfinite(rho) || rho == 0 || expected_sign == 0) return std::nullopt;
   return expected_sign > 0 ? rho > 0 : rho < 0;
-}
-
-json finding_json(const std::string& claim, std::optional<bool> held,
-                  const std::string& statistic) {
-  return {{"claim", claim}, {"held", held ? json(*held) : json()}, {"statistic", statistic}};
 }
 
 // ---- findings ------------------------------------------------------------------------------
@@ -217,19 +196,22 @@ json study_findings(const json& variants) {
         "Shallower layers converge earlier (paper A, Fig. 2) [" + name + "]", sign_held(rho, 1),
         "epoch at which SSC-CKA to the final epoch first reaches 0.9: " + statistic +
             format("; Spearman rho with layer index %.3f", rho)));
-    int grew = 0;
+    int grew = 0, compared = 0;
     std::string values;
     for (std::size_t l = 0; l < layers.size(); ++l) {
       const double first = get_number(dynamics.front()["modularity"][l]);
       const double last = get_number(dynamics.back()["modularity"][l]);
-      grew += last > first;
+      if (std::isfinite(first) && std::isfinite(last)) {
+        ++compared;
+        grew += last > first;
+      }
       values += (values.empty() ? "" : ", ") + layers[l].get<std::string>() +
                 format(" %.3f", first) + format(" -> %.3f", last);
     }
     findings.push_back(
         finding_json("Modularity grows with training (paper A, Fig. 1) [" + name + "]",
-                     2 * grew > static_cast<int>(layers.size()),
-                     std::to_string(grew) + " of " + std::to_string(layers.size()) +
+                     compared == 0 ? std::nullopt : std::optional<bool>(2 * grew > compared),
+                     std::to_string(grew) + " of " + std::to_string(compared) +
                          " layers grew from the first to the last epoch: " + values));
   }
   // Paper A, Fig. 1: modularity rises with layer depth, in every network.
@@ -284,6 +266,8 @@ json study_findings(const json& variants) {
                                           format(" %.3f", rho)));
     };
     compare("depth", "Block-diagonal structure grows with depth (paper A, Fig. 3-4)", 1);
+    // Paper A, Fig. 5 shows width without claiming a direction: the statistic, no verdict.
+    compare("width", "Block-diagonal structure changes with width (paper A, Fig. 5)", 0);
     compare("train_fraction",
             "Block-diagonal structure grows with less training data (paper A, Fig. 7)", -1);
   }
@@ -314,7 +298,7 @@ json study_findings(const json& variants) {
     }
     if (nmf.size() < 2) continue;
     const auto& ranks = (*nmf.front())["nmf"]["ranks"];
-    bool all_held = true, undecided = false;
+    bool contradicted = false, undecided = false;
     std::string statistic;
     for (std::size_t r = 0; r < ranks.size(); ++r) {
       std::vector<double> accuracy, rmse;
@@ -325,7 +309,7 @@ json study_findings(const json& variants) {
       const double rho = report::spearman(accuracy, rmse);
       const auto held = sign_held(rho, 1);
       if (!held) undecided = true;
-      all_held = all_held && held.value_or(false);
+      if (held == false) contradicted = true;
       statistic += (statistic.empty() ? "" : ", ") + std::string("rank ") + ranks[r].dump() +
                    format(" %.3f", rho);
     }
@@ -337,7 +321,9 @@ json study_findings(const json& variants) {
     }
     findings.push_back(finding_json(
         "Poorer training gives lower coupled-NMF RMSE at every rank (paper B) [" + group + "]",
-        undecided && all_held ? std::nullopt : std::optional<bool>(all_held),
+        contradicted ? std::optional<bool>(false)
+        : undecided  ? std::nullopt
+                     : std::optional<bool>(true),
         "Spearman rho of RMSE with accuracy per rank: " + statistic + " (" + values +
             "); held when rho > 0 at every rank"));
   }
@@ -682,6 +668,15 @@ report::Report study_report(const json& study, const fs::path& dir) {
   }
   page.files = kTables;
   page.files.insert(page.files.begin(), "study.json");
+  // Ids come from names ("a.b" and "a-b", "R8" and "r8" meet in figure_id): number repeats.
+  std::set<std::string> seen;
+  for (auto& section : page.sections) {
+    for (auto& figure : section.figures) {
+      const std::string base = figure.id;
+      for (int k = 2; !seen.insert(figure.id).second; ++k)
+        figure.id = base + "-" + std::to_string(k);
+    }
+  }
   return page;
 }
 
@@ -690,10 +685,19 @@ json render(const report::Report& page, const fs::path& dir, bool figures) {
   io::write_file_atomically(html, report::render_html(page));
   json out = {{"report", html.string()}, {"figures", report::count_figures(page)}};
   if (figures) {
-    const report::StaticFigures written = report::write_static_figures(page, dir / "figures");
-    if (!written.skipped_reason.empty()) {
-      std::fprintf(stderr, "sublens: static figures skipped: %s\n", written.skipped_reason.c_str());
+    // The figures are a convenience next to the page and the tables: a Chromium that is missing,
+    // misconfigured or fails must not turn hours of finished work into a failed run.
+    std::string problem;
+    try {
+      const report::StaticFigures written = report::write_static_figures(page, dir / "figures");
+      problem = written.skipped_reason;
+    } catch (const std::exception& error) {
+      problem = error.what();
+    }
+    if (!problem.empty()) {
+      std::fprintf(stderr, "sublens: warning: static figures not written: %s\n", problem.c_str());
       out["figures_dir"] = nullptr;
+      out["figures_problem"] = problem;
     } else {
       out["figures_dir"] = (dir / "figures").string();
     }
@@ -701,55 +705,84 @@ json render(const report::Report& page, const fs::path& dir, bool figures) {
   return out;
 }
 
-}  // namespace
+// What the dataset's files say: per-input shape (C, H, W), classes and split size (0: unknown).
+struct DatasetFacts {
+  std::vector<std::int64_t> shape;
+  int classes = 10;
+};
 
-json run_study(const Plan& plan, const StudyOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  std::error_code error;
-  if (!fs::is_directory(plan.data_dir, error)) {
-    throw InputError(plan.file.string(), "dataset.data_dir",
-                     "must be an existing folder (" + plan.data_dir.string() + ")");
+DatasetFacts dataset_facts(const Plan& plan) {
+  if (plan.dataset == "cifar10") return {{3, 32, 32}, 10};
+  if (plan.dataset == "cifar100") return {{3, 32, 32}, 100};
+  if (plan.dataset != "npy") return {{1, 28, 28}, 10};
+  std::vector<std::int64_t> shape;
+  for (const std::string& split : std::vector<std::string>{"train", plan.split}) {
+    const fs::path images = plan.data_dir / (split + "_images.npy");
+    std::error_code error;
+    if (!fs::is_regular_file(images, error)) {
+      throw InputError(
+          plan.file.string(), "dataset.data_dir",
+          "must hold " + images.filename().string() + " for dataset npy (" + images.string() + ")");
+    }
+    const auto arrays = io::list_arrays(images);
+    const auto& s = arrays.at(0).shape;
+    if (s.size() != 3 && s.size() != 4) {
+      throw InputError(images.string(), "shape", "must be N x H x W or N x C x H x W");
+    }
+    if (split == plan.split && plan.n > s[0]) {
+      throw InputError(
+          plan.file.string(), "analysis.n",
+          "must be <= " + std::to_string(s[0]) + " (images in " + images.string() + ")");
+    }
+    shape = s.size() == 3 ? std::vector<std::int64_t>{1, s[1], s[2]}
+                          : std::vector<std::int64_t>{s[1], s[2], s[3]};
   }
-  const std::vector<std::int64_t> shape = input_shape(plan);
-  const int thread_count = options.threads >= 0 ? options.threads : plan.threads;
-  const std::string threads = std::to_string(thread_count);
-  if (options.output.empty()) throw std::invalid_argument("study: -o DIR is required");
-  const fs::path dir = fs::absolute(options.output).lexically_normal();
+  // The class count only sizes the logits of `sublens models` (parameter counts); the labels
+  // themselves are read by the training.
+  return {shape, 10};
+}
 
-  // ---- 1. Capture points of every model: a bad model or layer selection fails here, before DIR
-  // is created (one `sublens models` per distinct model, about 0.5 s each).
-  struct Run {
-    const VariantPlan* plan;
-    Paths paths;
-    json description;
-    std::vector<std::string> layers, nmf_layers;
-    std::vector<int> epochs;  // captured epochs
-    bool nmf_separate = false;
-  };
+struct Run {
+  const VariantPlan* plan;
+  Paths paths;
+  json description;
+  std::vector<std::string> layers, nmf_layers;
+  std::vector<int> epochs;  // captured epochs
+  bool nmf_separate = false;
+};
+
+// Capture points of every model and the layers each variant analyses: a bad model or layer
+// selection fails here, before anything is written (one `sublens models` per distinct model,
+// about 0.5 s each).
+std::vector<Run> resolve_variants(const Plan& plan, const DatasetFacts& facts,
+                                  const fs::path& dir) {
   std::vector<Run> runs;
   std::map<std::vector<std::string>, json> described;
-  int planned = 0;
   for (std::size_t i = 0; i < plan.variants.size(); ++i) {
     const VariantPlan& v = plan.variants[i];
+    const std::string key = "variants[" + std::to_string(i) + "]";
     std::vector<std::string> args = {"models"};
     const auto model = model_args(v);
     args.insert(args.end(), model.begin(), model.end());
-    args.insert(args.end(), {"--input", std::to_string(shape[0]) + "," + std::to_string(shape[1]) +
-                                            "," + std::to_string(shape[2])});
+    args.insert(args.end(), {"--input",
+                             std::to_string(facts.shape[0]) + "," + std::to_string(facts.shape[1]) +
+                                 "," + std::to_string(facts.shape[2]),
+                             "--num-classes", std::to_string(facts.classes)});
     try {
       if (!described.count(args)) described[args] = run_self(args, true).at(0);
     } catch (const StepFailed& failure) {
-      if (failure.exit_code != 2) throw;
       std::string message = failure.error_output;
       if (const auto colon = message.find("error: "); colon != std::string::npos) {
         message = message.substr(colon + 7);
       }
       message = message.substr(0, message.find('\n'));
-      throw InputError(plan.file.string(), "variants[" + std::to_string(i) + "]", message);
+      if (failure.exit_code != 2) {
+        throw std::runtime_error(std::string(failure.what()) + ": " + message);
+      }
+      throw InputError(plan.file.string(), key, message);
     }
     const json& description = described[args];
     Run run{&v, Paths{dir, v.name}, description, {}, {}, {}, false};
-    const std::string key = "variants[" + std::to_string(i) + "]";
     run.layers = resolve_layers(description["capture_points"], v.layers, plan, key + ".layers",
                                 description["model"].get<std::string>());
     run.nmf_layers = plan.nmf_layers.empty() || !v.nmf
@@ -764,12 +797,53 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     } else {
       run.epochs = v.heatmap_epochs;
     }
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+}  // namespace
+
+json check_plan(const Plan& plan) {
+  // Fixed shapes for the standard datasets: their files need not be present for a check.
+  const DatasetFacts facts = dataset_facts(plan);
+  json variants = json::array();
+  for (const Run& run : resolve_variants(plan, facts, {})) {
+    variants.push_back({{"name", run.plan->name},
+                        {"model", run.description["model"]},
+                        {"parameters", run.description["parameters"]},
+                        {"layers", run.layers},
+                        {"nmf_layers", run.plan->nmf ? json(run.nmf_layers) : json()},
+                        {"epochs_analysed", run.epochs}});
+  }
+  return {{"plan", to_json(plan)}, {"variants", variants}};
+}
+
+json run_study(const Plan& plan, const StudyOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  std::error_code error;
+  if (!fs::is_directory(plan.data_dir, error)) {
+    throw InputError(plan.file.string(), "dataset.data_dir",
+                     "must be an existing folder (" + plan.data_dir.string() + ")");
+  }
+  const DatasetFacts facts = dataset_facts(plan);
+  const std::vector<std::int64_t>& shape = facts.shape;
+  const int thread_count = options.threads >= 0 ? options.threads : plan.threads;
+  const std::string threads = std::to_string(thread_count);
+  if (options.output.empty()) throw std::invalid_argument("study: -o DIR is required");
+  if (fs::exists(options.output, error) && !fs::is_directory(options.output, error)) {
+    throw InputError(options.output.string(), "-o", "is a file, expected a folder");
+  }
+  const fs::path dir = fs::absolute(options.output).lexically_normal();
+  std::vector<Run> runs = resolve_variants(plan, facts, dir);
+  int planned = 0;
+  for (const Run& run : runs) {
+    const VariantPlan& v = *run.plan;
     const int layers = static_cast<int>(run.layers.size());
     const int epochs = static_cast<int>(run.epochs.size());
     planned += 1 + epochs * (2 + layers) + (v.dynamics ? 2 * epochs : 0) +
                static_cast<int>(v.heatmap_epochs.size()) +
                (v.nmf ? 2 + (run.nmf_separate ? 1 : 0) : 0);
-    runs.push_back(std::move(run));
   }
   fs::create_directories(dir);
   StepRunner steps(dir, options.who, planned);
@@ -833,6 +907,8 @@ json run_study(const Plan& plan, const StudyOptions& options) {
         recipe.push_back(train[a]);
       }
     }
+    // The data's bytes too: a changed dataset retrains (train --resume alone would keep the run).
+    recipe.push_back("data=" + steps.hash_path(plan.data_dir));
     const fs::path recipe_file = paths.run() / "study-recipe.json";
     if (fs::exists(paths.run())) {
       json stored;
@@ -886,20 +962,24 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     std::map<int, double> accuracy;
     json modularity = json::array();
     for (int epoch : run.epochs) {
-      const json captured = steps
-                                .run({step_name("extract", v.name, epoch),
-                                      extract_args(epoch, paths.acts(epoch), run.layers),
-                                      {paths.run() / "config.json", paths.checkpoint(epoch)},
-                                      {paths.acts(epoch), paths.sidecar(epoch, ".softmax.npy")},
-                                      false,
-                                      true})
-                                .at(0);
+      const json captured =
+          steps
+              .run({step_name("extract", v.name, epoch),
+                    extract_args(epoch, paths.acts(epoch), run.layers),
+                    {paths.run() / "config.json", paths.checkpoint(epoch), plan.data_dir},
+                    {paths.acts(epoch), paths.sidecar(epoch, ".softmax.npy")},
+                    false,
+                    true})
+              .at(0);
       accuracy[epoch] = captured["accuracy"].at(0).get<double>();
       steps.run({step_name("ssc", v.name, epoch),
                  {"ssc", paths.acts(epoch).string(), "--all-layers", "--tau", number_arg(plan.tau),
                   "--threads", threads, "-o", paths.graphs(epoch).string()},
                  {paths.acts(epoch)},
-                 {paths.graphs(epoch)}});
+                 {paths.graphs(epoch)},
+                 /*capture_stderr=*/false,
+                 /*show_progress=*/false,
+                 /*clear_outputs=*/true});
       json values = json::array();
       for (const auto& layer : run.layers) {
         const fs::path labels = paths.sidecar(epoch, ".labels.npy");
@@ -1024,7 +1104,7 @@ json run_study(const Plan& plan, const StudyOptions& options) {
         acts = dir / "acts" / v.name / "nmf.safetensors";
         steps.run({step_name("extract-nmf", v.name),
                    extract_args(last, acts, run.nmf_layers),
-                   {paths.run() / "config.json", paths.checkpoint(last)},
+                   {paths.run() / "config.json", paths.checkpoint(last), plan.data_dir},
                    {acts}});
       }
       std::vector<std::string> ranks;
@@ -1107,6 +1187,7 @@ json run_study(const Plan& plan, const StudyOptions& options) {
                         {"model", run.description["model"]},
                         {"family", run.description["family"]},
                         {"depth", run.description["spec"]["depth"]},
+                        {"width", run.description["spec"]["width"]},
                         {"parameters", run.description["parameters"]},
                         {"train_fraction", v.train_fraction},
                         {"classes", v.classes},

@@ -294,6 +294,12 @@ BAD_PLANS = [
      "dataset.data_dir"),
     ("epochs", '[[variants]]\nname = "a"\nepochs = 2\nheatmap_epochs = [3]\n',
      "variants[0].heatmap_epochs"),
+    ("class range", '[[variants]]\nname = "a"\nclasses = [3, 10]\n', "variants[0].classes"),
+    ("class twice", '[[variants]]\nname = "a"\nclasses = [3, 3]\n', "variants[0].classes"),
+    ("n", '[analysis]\nn = 10001\n[[variants]]\nname = "a"\n', "analysis.n"),
+    ("default ranks", '[analysis]\nn = 40\n[[variants]]\nname = "a"\nnmf = true\n', "nmf.ranks"),
+    ("wrapping", '[[variants]]\nname = "a"\nheatmap_epochs = [4294967297]\n',
+     "variants[0].heatmap_epochs"),
 ]
 
 
@@ -316,8 +322,30 @@ PLANS = os.path.join(os.path.dirname(__file__), "..", "..", "plans")
 def test_shipped_plans_are_valid(name, sublens_json):
     summary = sublens_json("study", os.path.join(PLANS, name), "--check")
 
-    assert summary["plan"]["variants"]
     assert summary["plan"]["name"] == name.removesuffix(".toml")
+    # Every model exists and every layer selection resolves to layers of it.
+    assert len(summary["variants"]) == len(summary["plan"]["variants"]) > 0
+    assert all(v["layers"] and v["parameters"] > 0 for v in summary["variants"])
+
+
+def test_check_resolves_layer_selections_without_data(tmp_path, sublens):
+    plan = tmp_path / "cifar.toml"
+    plan.write_text('[dataset]\nname = "cifar10"\ndata_dir = "missing"\n'
+                    '[[variants]]\nname = "v"\nmodel = "vgg11"\nlayers = ["stage9*"]\n')
+
+    proc = sublens("study", plan, "--check")
+
+    assert_bad_input(proc, "cifar.toml", "variants[0].layers", "stage9*", "stage1.conv1")
+
+
+def test_output_that_is_a_file_is_refused(reference, tmp_path, sublens):
+    plan, _, _ = reference
+    (tmp_path / "file").write_text("x")
+
+    proc = sublens("study", plan, "-o", tmp_path / "file")
+
+    assert_bad_input(proc, "file", "-o", "folder")
+    assert (tmp_path / "file").read_text() == "x"
 
 
 def test_a_changed_variant_is_retrained_and_nothing_else_recomputed(reference, tmp_path):

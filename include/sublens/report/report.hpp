@@ -145,8 +145,8 @@ nlohmann::json bars(const nlohmann::json& values, const std::string& category,
 //   section.figures.push_back({"latent-3", "Latent 3", "", report::image(png_url, 280, 280)});
 nlohmann::json image(const std::string& data_url, int width, int height);
 
-// Spearman rank correlation (ties get average ranks); NaN when fewer than 2 points or a constant
-// sequence.
+// Spearman rank correlation (ties get average ranks) over the pairs where both values are finite;
+// NaN when fewer than 2 such pairs remain or a sequence is constant.
 double spearman(const std::vector<double>& x, const std::vector<double>& y);
 
 }  // namespace sublens::report

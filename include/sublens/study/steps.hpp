@@ -45,6 +45,9 @@ struct Step {
   // Long steps (training, capture, SSC): let the command's own progress lines through to stderr
   // while this process shows progress (a 100-epoch training is otherwise hours of silence).
   bool show_progress = false;
+  // Remove the outputs before running: a step that writes a folder of files (one per layer) must
+  // not leave the files of an earlier run's layers for the steps that read the whole folder.
+  bool clear_outputs = false;
 };
 
 class StepRunner {
@@ -61,8 +64,8 @@ class StepRunner {
   int ran() const { return ran_; }
   int skipped() const { return skipped_; }
 
-  // 64-bit FNV-1a of a file's bytes, or of a folder's regular files (sorted names and bytes), as
-  // 16 hex digits; memoised per (path, size, mtime) for the runner's lifetime.
+  // 64-bit FNV-1a of a file's bytes, or of the regular files below a folder (sorted relative
+  // names and bytes), as 16 hex digits; memoised per (path, size, mtime) for the runner's life.
   std::string hash_path(const std::filesystem::path& path);
 
  private:

@@ -6,7 +6,8 @@
 // study::StepRunner and keyed by its command line and the bytes of its inputs: a run killed at any
 // moment resumes where it stopped, recomputes nothing that finished and writes byte-identical
 // tables (training resumes from its last per-epoch checkpoint, which reproduces the weights of an
-// uninterrupted run bit for bit).
+// uninterrupted run bit for bit at the same thread count). The thread count is part of every
+// step's key except the training's: `--threads` changes recompute the analysis, not the training.
 //
 // DIR layout:
 //   runs/<variant>/                    training run (config.json, log.csv, checkpoints/)
@@ -41,6 +42,11 @@ struct StudyOptions {
 // Runs (or resumes) the study; returns the summary printed by `sublens study` (paths, findings,
 // steps run and skipped, seconds). Bad plans and missing data throw InputError before any step.
 nlohmann::json run_study(const Plan& plan, const StudyOptions& options);
+
+// `sublens study PLAN --check`: the plan, and per variant the model, its parameter count and the
+// layers the selections resolve to (runs `sublens models`; trains and writes nothing). Bad models
+// or layer selections throw InputError like run_study.
+nlohmann::json check_plan(const Plan& plan);
 
 // `sublens report DIR`: renders DIR/report.html (and, with `figures`, DIR/figures/) again from the
 // results a study (DIR/study.json) or an analysis (DIR/result.json) left there.
