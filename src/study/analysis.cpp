@@ -566,6 +566,15 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
   if (result["images"].is_string() && n <= 2000) {
     images = thumbnails(result["images"].get<std::string>(), n);
   }
+  // Paper A, Fig. 8 embeds the correctly classified inputs (the wrong ones are explained below).
+  const bool only_correct = !predictions.empty() && predictions.size() == labels.size();
+  std::string shown = "all " + std::to_string(labels.size()) + " inputs";
+  if (only_correct) {
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < labels.size(); ++i) correct += predictions[i] == labels[i];
+    shown = "the " + std::to_string(correct) + " correctly classified inputs of " +
+            std::to_string(labels.size()) + " (paper A, Fig. 8)";
+  }
   for (const auto& layer : layers) {
     const RowMatrix embedding = io::read_matrix(dir / layer["embedding"].get<std::string>());
     json points = json::array();
@@ -575,6 +584,8 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
           !std::isfinite(embedding(i, first + 1))) {
         continue;
       }
+      const auto row = static_cast<std::size_t>(i);
+      if (only_correct && predictions[row] != labels[row]) continue;
       json point = {{"x", embedding(i, first)},
                     {"y", embedding(i, first + 1)},
                     {"input", i},
@@ -587,7 +598,8 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
     if (!predictions.empty()) tooltip.push_back("prediction");
     const std::string name = layer["name"].get<std::string>();
     inputs.figures.push_back({id_prefix + "embedding-" + std::to_string(layer["index"].get<int>()),
-                              "Embedding: " + name, "", report::scatter(points, tooltip)});
+                              "Embedding: " + name, "Shows " + shown + ".",
+                              report::scatter(points, tooltip)});
   }
   if (!result["table1"].is_null()) {
     const auto& table1 = result["table1"];
@@ -624,6 +636,50 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
          "Normalised class-wise sum of each input's affinities at the last layer (paper A, "
          "Fig. 9).",
          report::bars(affinity, "class", "affinity", "input", "share of affinity")});
+    if (!images.empty()) {
+      // Paper A, Fig. 9: each input's image, then its top neighbours' images by affinity.
+      json cells = json::array();
+      for (const auto& input : result["confidently_wrong"]) {
+        const std::string row = "input " + input["index"].dump() + " (label " +
+                                input["label"].dump() + ", predicted " + input["predicted"].dump() +
+                                ")";
+        auto cell = [&](int slot, const json& index, const std::string& caption) {
+          const auto at = index.get<std::size_t>();
+          if (at < images.size()) {
+            cells.push_back(
+                {{"row", row}, {"slot", slot}, {"url", images[at]}, {"caption", caption}});
+          }
+        };
+        cell(0, input["index"], row);
+        int slot = 1;
+        for (const auto& neighbour : input.value("top", json::array())) {
+          char weight[32];
+          std::snprintf(weight, sizeof weight, "%.3f", neighbour.value("weight", 0.0));
+          cell(slot++, neighbour["index"],
+               "neighbour " + std::to_string(slot - 1) + ": input " + neighbour["index"].dump() +
+                   ", label " + neighbour["label"].dump() + ", affinity " + weight);
+        }
+      }
+      json spec = {
+          {"data", {{"values", cells}}},
+          {"mark", {{"type", "image"}, {"width", 48}, {"height", 48}}},
+          {"encoding",
+           {{"x",
+             {{"field", "slot"},
+              {"type", "ordinal"},
+              {"title", "the input, then its neighbours by affinity"},
+              {"axis",
+               {{"labelAngle", 0},
+                {"labelExpr", "datum.value == 0 ? 'input' : '#' + datum.value"}}}}},
+            {"y", {{"field", "row"}, {"type", "nominal"}, {"sort", nullptr}, {"title", nullptr}}},
+            {"url", {{"field", "url"}, {"type", "nominal"}}},
+            {"tooltip", json::array({{{"field", "caption"}, {"type", "nominal"}}})}}},
+          {"width", {{"step", 54}}},
+          {"height", {{"step", 54}}}};
+      inputs.figures.push_back({id_prefix + "neighbour-images",
+                                "The most confidently wrong inputs and their top neighbours",
+                                "Hover an image for its input, label and affinity.", spec});
+    }
     inputs.tables.push_back(table);
   }
   page.sections.push_back(inputs);

@@ -7,6 +7,7 @@ the build's binaries (build/test-artifacts/report.png).
 """
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -156,3 +157,21 @@ def test_analyze_keeps_layer_names_that_are_not_file_names(tmp_path):
     assert [layer["name"] for layer in result["layers"]] == names
     assert result["ssc_cka"]["rows"] == names
     assert len(os.listdir(tmp_path / "out" / "graphs")) == 3
+
+
+def test_report_embeds_correct_inputs_and_shows_the_neighbours_images(analysis):
+    _, out, _, labels, logits = analysis
+    html = (out / "report.html").read_text()
+    specs = json.loads(re.search(r'<script type="application/json" id="sublens-specs">(.*?)'
+                                 r'</script>', html, re.S).group(1).replace("<\\/", "</"))
+    embeddings = [spec for key, spec in specs.items() if key.startswith("embedding-")]
+    points = [v for spec in embeddings for v in spec["data"]["values"]]
+
+    # Paper A, Fig. 8: the embeddings show the correctly classified inputs only.
+    correct = int(np.sum(logits.argmax(1) == labels))
+    assert "Shows the %d correctly classified inputs of %d" % (correct, N) in html
+    assert len(embeddings) == 3 and 0 < len(points) <= 3 * correct
+    assert all(p["label"] == p["prediction"] for p in points)
+    # Paper A, Fig. 9: each confidently wrong input's image and its neighbours' images.
+    assert 'neighbour-images' in html
+    assert html.count("data:image/png;base64,") >= N
