@@ -43,6 +43,16 @@ std::string html_escape(std::string_view text) {
   return out;
 }
 
+void append_libraries(std::string& html) {
+  for (const auto& library : assets::libraries()) {
+    html += "<script>/* ";
+    html += library.name;
+    html += " */\n";
+    html += library.source;
+    html += "\n</script>\n";
+  }
+}
+
 std::string script_json(const json& value) {
   std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   std::string out;
@@ -216,13 +226,7 @@ std::string render_html(const Report& report) {
   html += "</title><style>";
   html += kStyle;
   html += "</style>\n";
-  for (const auto& library : assets::libraries()) {
-    html += "<script>/* ";
-    html += library.name;
-    html += " */\n";
-    html += library.source;
-    html += "\n</script>\n";
-  }
+  internal::append_libraries(html);
   html += "</head><body><h1>";
   html += html_escape(report.title);
   html += "</h1><p class=\"subtitle\">";

@@ -18,6 +18,9 @@ std::string html_escape(std::string_view text);
 // JSON that is safe inside <script>: "</" cannot close the element, U+2028/9 are escaped by dump.
 std::string script_json(const nlohmann::json& value);
 
+// Appends one <script> element per compiled-in library (vega, vega-lite, vega-embed).
+void append_libraries(std::string& html);
+
 // Every figure of `report` as (id, spec) in page order, "$schema" filled in where missing (the
 // Vega-Lite v6 schema). Throws std::invalid_argument when an id is used twice.
 std::vector<std::pair<std::string, nlohmann::json>> figure_specs(const Report& report);

@@ -421,13 +421,7 @@ std::string export_page(const std::vector<std::pair<std::string, json>>& figures
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
       "script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:\">";
   html += "<title>sublens static figures</title>\n";
-  for (const auto& library : assets::libraries()) {
-    html += "<script>/* ";
-    html += library.name;
-    html += " */\n";
-    html += library.source;
-    html += "\n</script>\n";
-  }
+  internal::append_libraries(html);
   html += "</head><body><div id=\"sublens-progress\"></div><pre id=\"sublens-export\"></pre>";
   html += "<script type=\"application/json\" id=\"sublens-specs\">";
   html += internal::script_json(specs);
