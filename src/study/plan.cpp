@@ -23,9 +23,10 @@ const std::set<std::string> kPresets = {"blocks", "convs", "final-conv", "all"};
 
 // Keys of [training] that a variant may also set.
 const std::set<std::string> kTrainingKeys = {
-    "model",    "depth",  "width",      "base_width", "growth_rate",    "train_fraction", "classes",
-    "ordered",  "epochs", "batch_size", "lr",         "momentum",       "weight_decay",   "lr_step",
-    "lr_gamma", "seed",   "layers",     "dynamics",   "heatmap_epochs", "inputs",         "nmf"};
+    "model",          "depth",          "width",    "base_width", "growth_rate", "train_fraction",
+    "classes",        "ordered",        "epochs",   "batch_size", "lr",          "momentum",
+    "weight_decay",   "lr_step",        "lr_gamma", "seed",       "layers",      "dynamics",
+    "dynamics_every", "heatmap_epochs", "inputs",   "nmf"};
 
 class Reader {
  public:
@@ -181,6 +182,7 @@ class Reader {
     integer(t, "seed", at("seed"), variant.seed, 0, std::numeric_limits<std::int64_t>::max());
     layers(t, "layers", at("layers"), variant.layers);
     boolean(t, "dynamics", at("dynamics"), variant.dynamics);
+    integer(t, "dynamics_every", at("dynamics_every"), variant.dynamics_every, 1, 100000);
     integers(t, "heatmap_epochs", at("heatmap_epochs"), variant.heatmap_epochs, 1);
     boolean(t, "inputs", at("inputs"), variant.inputs);
     boolean(t, "nmf", at("nmf"), variant.nmf);
@@ -367,6 +369,7 @@ json to_json(const Plan& plan) {
                         {"seed", v.seed},
                         {"layers", v.layers},
                         {"dynamics", v.dynamics},
+                        {"dynamics_every", v.dynamics_every},
                         {"heatmap_epochs", v.heatmap_epochs},
                         {"inputs", v.inputs},
                         {"nmf", v.nmf}});

@@ -115,7 +115,7 @@ std::vector<json> run_self(const std::vector<std::string>& args, bool capture_st
   return rows;
 }
 
-StepRunner::StepRunner(fs::path dir, std::string who, int planned_steps, fs::path root)
+StepRunner::StepRunner(fs::path dir, std::string who, int planned_steps, const fs::path& root)
     : dir_(std::move(dir)), who_(std::move(who)), planned_(planned_steps) {
   fs::create_directories(dir_ / "steps");
   root_ = fs::absolute(root.empty() ? dir_ : root).lexically_normal().string();

@@ -242,7 +242,10 @@ json study_findings(const json& variants) {
   // Paper A, Fig. 3-7: block-diagonal strength of the SSC-CKA heatmaps.
   std::map<std::string, std::vector<const json*>> groups;
   for (const auto& v : variants) groups[v["group"].get<std::string>()].push_back(&v);
-  for (const auto& [group, members] : groups) {
+  // Named copies, not structured bindings: lambdas may not capture those before C++20 (clang).
+  for (const auto& entry : groups) {
+    const std::string& group = entry.first;
+    const std::vector<const json*>& members = entry.second;
     auto compare = [&](const std::string& attribute, const std::string& claim, int sign) {
       std::vector<double> x, strength;
       std::string statistic;
@@ -793,7 +796,16 @@ std::vector<Run> resolve_variants(const Plan& plan, const DatasetFacts& facts,
       return std::find(run.layers.begin(), run.layers.end(), l) != run.layers.end();
     });
     if (v.dynamics) {
-      for (int e = 1; e <= v.epochs; ++e) run.epochs.push_back(e);
+      for (int e = 1; e <= v.epochs; ++e) {
+        if (e == 1 || e % v.dynamics_every == 0 || e == v.epochs) run.epochs.push_back(e);
+      }
+      // Heatmap epochs need their graphs too.
+      for (int e : v.heatmap_epochs) {
+        if (std::find(run.epochs.begin(), run.epochs.end(), e) == run.epochs.end()) {
+          run.epochs.push_back(e);
+        }
+      }
+      std::sort(run.epochs.begin(), run.epochs.end());
     } else {
       run.epochs = v.heatmap_epochs;
     }

@@ -58,7 +58,11 @@ struct VariantPlan {
   // feature map), "final-conv" (the last one), "all" (every capture point but the logits), or
   // fnmatch globs ("stage*.block1").
   std::vector<std::string> layers = {"blocks"};
-  bool dynamics = false;            // analyse every epoch (paper A, Fig. 1-2)
+  bool dynamics = false;  // analyse every epoch (paper A, Fig. 1-2)
+  // With dynamics: analyse epochs 1, k, 2k, ... and the last only. Each analysed epoch keeps its
+  // activations (N x d float32 per layer) on disk: a ResNet-18's block outputs at N = 1000 on
+  // CIFAR take about 1.2 GB per epoch.
+  int dynamics_every = 1;
   std::vector<int> heatmap_epochs;  // pairwise SSC-CKA heatmaps at these epochs (+ the last)
   bool inputs = false;  // final network: embeddings, Table 1, neighbourhoods (paper A, Fig. 8-9)
   bool nmf = false;     // coupled-NMF rank sweep and spectra at the final epoch (paper B)

@@ -56,7 +56,7 @@ class StepRunner {
   // (default: `dir`) enter the keys relative to it, so a finished folder can be moved or copied
   // and still be resumed.
   StepRunner(std::filesystem::path dir, std::string who, int planned_steps = 0,
-             std::filesystem::path root = {});
+             const std::filesystem::path& root = {});
 
   // Runs the step or returns the recorded output lines of an identical finished one.
   std::vector<nlohmann::json> run(const Step& step);
