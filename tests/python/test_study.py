@@ -371,3 +371,15 @@ def test_a_changed_variant_is_retrained_and_nothing_else_recomputed(reference, t
         assert (out / name).read_bytes() != (reference_out / name).read_bytes()
     rows = lambda path, v: [r for r in path.read_text().splitlines() if r.startswith(v + ",")]
     assert rows(out / "dynamics.csv", "tiny") == rows(reference_out / "dynamics.csv", "tiny")
+
+
+def test_dynamics_every_analyses_every_kth_epoch_and_the_heatmap_epochs(tmp_path, sublens_json):
+    plan = tmp_path / "every.toml"
+    plan.write_text('[[variants]]\nname = "v"\nepochs = 7\ndynamics = true\ndynamics_every = 3\n'
+                    'heatmap_epochs = [2]\n[[variants]]\nname = "w"\nepochs = 7\n'
+                    'heatmap_epochs = [2]\n')
+
+    summary = sublens_json("study", plan, "--check")
+
+    assert summary["variants"][0]["epochs_analysed"] == [1, 2, 3, 6, 7]
+    assert summary["variants"][1]["epochs_analysed"] == [2, 7]
