@@ -708,7 +708,7 @@ json render(const report::Report& page, const fs::path& dir, bool figures) {
   return out;
 }
 
-// What the dataset's files say: per-input shape (C, H, W), classes and split size (0: unknown).
+// What the dataset says: per-input shape (C, H, W) and class count (npy: from its headers).
 struct DatasetFacts {
   std::vector<std::int64_t> shape;
   int classes = 10;
