@@ -168,6 +168,57 @@ std::optional<bool> sign_held(double rho, int expected_sign) {
 
 // ---- findings ------------------------------------------------------------------------------
 
+// Paper A, section 4: at each learning-rate decay the layers' SSC-CKA to the final epoch jumps.
+// The gain across a decay (epoch d - 1 -> d, d the first epoch at the lower rate), averaged over
+// the layers, against the mean gain of the (up to 3) epoch pairs just before it, after the
+// previous decay. Needs consecutive analysed epochs around each decay; nullopt when none.
+std::optional<json> lr_decay_jump(const json& v) {
+  const auto& dynamics = v["dynamics"];
+  const int step = v["lr_step"].get<int>();
+  std::map<int, double> gain;  // epoch e -> mean over layers of CKA(e) - CKA(e - 1)
+  for (std::size_t r = 1; r < dynamics.size(); ++r) {
+    const int epoch = dynamics[r]["epoch"].get<int>();
+    if (dynamics[r - 1]["epoch"].get<int>() != epoch - 1) continue;
+    double sum = 0;
+    int count = 0;
+    for (std::size_t l = 0; l < dynamics[r]["ssc_cka_to_final"].size(); ++l) {
+      const double delta = get_number(dynamics[r]["ssc_cka_to_final"][l]) -
+                           get_number(dynamics[r - 1]["ssc_cka_to_final"][l]);
+      if (std::isfinite(delta)) {
+        sum += delta;
+        ++count;
+      }
+    }
+    if (count > 0) gain[epoch] = sum / count;
+  }
+  bool held = true;
+  int decays = 0;
+  std::string statistic;
+  for (int decay = step + 1; decay <= v["epochs"].get<int>(); decay += step) {
+    if (!gain.count(decay)) continue;
+    double before = 0;
+    int count = 0;
+    for (int e = decay - 1; e >= std::max(2, decay - 3) && e > decay - step; --e) {
+      if (gain.count(e)) {
+        before += gain[e];
+        ++count;
+      }
+    }
+    if (count == 0) continue;
+    before /= count;
+    ++decays;
+    held = held && gain[decay] > before;
+    statistic += (statistic.empty() ? "" : "; ") + std::string("epoch ") + std::to_string(decay) +
+                 format(": gain %.3f", gain[decay]) + format(" vs %.3f per epoch before", before);
+  }
+  if (decays == 0) return std::nullopt;
+  return finding_json(
+      "SSC-CKA to the final epoch jumps at each learning-rate decay (paper A, "
+      "section 4) [" +
+          v["name"].get<std::string>() + "]",
+      held, "mean over layers of the SSC-CKA gain across the decay: " + statistic);
+}
+
 json study_findings(const json& variants) {
   json findings = json::array();
   // Paper A, Fig. 1-2: training dynamics.
@@ -213,6 +264,7 @@ json study_findings(const json& variants) {
                      compared == 0 ? std::nullopt : std::optional<bool>(2 * grew > compared),
                      std::to_string(grew) + " of " + std::to_string(compared) +
                          " layers grew from the first to the last epoch: " + values));
+    if (auto jump = lr_decay_jump(v)) findings.push_back(*jump);
   }
   // Paper A, Fig. 1: modularity rises with layer depth, in every network.
   {
@@ -1205,6 +1257,7 @@ json run_study(const Plan& plan, const StudyOptions& options) {
                         {"classes", v.classes},
                         {"ordered", v.ordered},
                         {"epochs", v.epochs},
+                        {"lr_step", v.lr_step},
                         {"layers", run.layers},
                         {"accuracy", accuracy_rows},
                         {"final_accuracy", accuracy[last]},

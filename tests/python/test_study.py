@@ -67,6 +67,14 @@ name = "resnet"
 group = "depth"
 model = "resnet8"
 layers = ["stem", "stage*.block1"]
+
+[[variants]]
+name = "tiny-decay"
+group = "lr"
+epochs = 4
+lr_step = 2
+dynamics = true
+layers = "blocks"
 """
 
 
@@ -114,7 +122,7 @@ def test_study_writes_every_table_and_the_numbers_match_numpy(reference):
 
     for name in TABLES + ("report.html",):
         assert (out / name).is_file(), name
-    assert set(variants) == {"tiny", "tiny-less-data", "resnet"}
+    assert set(variants) == {"tiny", "tiny-less-data", "resnet", "tiny-decay"}
     assert variants["tiny"]["layers"] == ["conv1", "pool1", "conv2", "pool2"]
     assert variants["tiny-less-data"]["layers"] == ["pool1", "pool2"]
     assert variants["resnet"]["layers"] == ["stem", "stage1.block1", "stage2.block1",
@@ -139,7 +147,8 @@ def test_study_writes_every_table_and_the_numbers_match_numpy(reference):
     predictions = np.load(out / "acts" / "tiny" / "epoch-0002.predictions.npy")
     assert tiny["final_accuracy"] == pytest.approx(np.mean(predictions == labels))
     assert [row["epoch"] for row in tiny["dynamics"]] == [1, 2]
-    assert len((out / "dynamics.csv").read_text().splitlines()) == 1 + 2 * 4
+    dynamics_rows = (out / "dynamics.csv").read_text().splitlines()
+    assert len([r for r in dynamics_rows if r.startswith("tiny,")]) == 2 * 4
     # CKA of the final epoch with itself is 1; epoch 1 vs 2 matches NumPy's Linear-CKA.
     final = tiny["dynamics"][-1]
     np.testing.assert_allclose(final["ssc_cka_to_final"], 1.0, atol=1e-9)
@@ -175,6 +184,18 @@ def test_study_writes_every_table_and_the_numbers_match_numpy(reference):
     assert any("converge earlier" in c for c in claims)
     assert any("coupled-NMF RMSE" in c for c in claims)
     assert all(f["statistic"] for f in result["findings"])
+    # The learning-rate decay after epoch 2: the SSC-CKA gain 2 -> 3 against the gain 1 -> 2,
+    # recomputed from dynamics.csv.
+    rows = [r.split(",") for r in (out / "dynamics.csv").read_text().splitlines()[1:]]
+    cka = {}
+    for row in rows:
+        if row[0] == "tiny-decay":
+            cka.setdefault(int(row[1]), []).append(float(row[6]))
+    gain = {e: np.mean(np.subtract(cka[e], cka[e - 1])) for e in (2, 3)}
+    jump = [f for f in result["findings"] if "learning-rate decay" in f["claim"]]
+    assert len(jump) == 1 and "[tiny-decay]" in jump[0]["claim"]
+    assert jump[0]["held"] == bool(gain[3] > gain[2])
+    assert "epoch 3: gain %.3f vs %.3f" % (gain[3], gain[2]) in jump[0]["statistic"]
     assert summary["steps_skipped"] == 0
 
 
