@@ -219,32 +219,13 @@ json run_analysis(const AnalysisOptions& options) {
     layer_rows.push_back(row);
   }
 
-  // ---- 3. SSC-CKA and Linear-CKA between all layers.
-  // `cka-matrix` lists a folder of graphs in natural name order ("conv2" before "pool1"); the
-  // heatmaps and the block-diagonal finding need the network's layer order, so rows and columns
-  // are put back into `layers` order by name.
-  auto in_layer_order = [&](const json& names, const std::string& what) {
-    std::vector<Index> position;
-    for (const auto& layer : layers) {
-      const auto found = std::find(names.begin(), names.end(), layer);
-      if (found == names.end()) {
-        throw std::runtime_error("analyze: " + what + " has no layer " + layer);
-      }
-      position.push_back(static_cast<Index>(found - names.begin()));
-    }
-    return position;
-  };
+  // ---- 3. SSC-CKA and Linear-CKA between all layers (in the network's layer order).
   auto cka_matrix = [&](const std::string& name, std::vector<std::string> args,
                         const fs::path& input, const fs::path& output) {
     args.insert(args.end(), {"-o", output.string()});
     const json summary = steps.run({name, args, {input}, {output}}).at(0);
-    const RowMatrix matrix = io::read_matrix(output);
-    const std::vector<Index> row = in_layer_order(summary["rows"], name);
-    const std::vector<Index> col = in_layer_order(summary["cols"], name);
-    RowMatrix ordered(n_layers, n_layers);
-    for (int i = 0; i < n_layers; ++i) {
-      for (int j = 0; j < n_layers; ++j) ordered(i, j) = matrix(row[i], col[j]);
-    }
+    const RowMatrix ordered =
+        in_layer_order(io::read_matrix(output), summary, layers, "analyze: " + name);
     return json{{"rows", layers},
                 {"cols", layers},
                 {"values", matrix_json(ordered)},
@@ -655,9 +636,10 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
         for (const auto& neighbour : input.value("top", json::array())) {
           char weight[32];
           std::snprintf(weight, sizeof weight, "%.3f", neighbour.value("weight", 0.0));
-          cell(slot++, neighbour["index"],
-               "neighbour " + std::to_string(slot - 1) + ": input " + neighbour["index"].dump() +
+          cell(slot, neighbour["index"],
+               "neighbour " + std::to_string(slot) + ": input " + neighbour["index"].dump() +
                    ", label " + neighbour["label"].dump() + ", affinity " + weight);
+          ++slot;
         }
       }
       json spec = {

@@ -10,6 +10,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,30 @@ inline std::pair<double, double> block_diagonal(const RowMatrix& cka) {
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
   return {n_near ? near / n_near : nan, n_far ? far / n_far : nan};
+}
+
+// A `cka-matrix` result with its rows and columns put in `layers` order: the command lists a
+// folder of graphs in name order ("conv2" before "pool1"), which `summary` ("rows", "cols") names;
+// heatmaps, diagonals and the block-diagonal finding need the network's order.
+inline RowMatrix in_layer_order(const RowMatrix& matrix, const json& summary,
+                                const std::vector<std::string>& layers, const std::string& what) {
+  auto positions = [&](const json& names) {
+    std::vector<Index> position;
+    for (const auto& layer : layers) {
+      const auto found = std::find(names.begin(), names.end(), layer);
+      if (found == names.end()) throw std::runtime_error(what + " has no layer " + layer);
+      position.push_back(static_cast<Index>(found - names.begin()));
+    }
+    return position;
+  };
+  const std::vector<Index> row = positions(summary.at("rows"));
+  const std::vector<Index> col = positions(summary.at("cols"));
+  const auto n = static_cast<Index>(layers.size());
+  RowMatrix ordered(n, n);
+  for (Index i = 0; i < n; ++i) {
+    for (Index j = 0; j < n; ++j) ordered(i, j) = matrix(row[i], col[j]);
+  }
+  return ordered;
 }
 
 // A paper's claim checked against a run: held true/false, or null when the run cannot decide.

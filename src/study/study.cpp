@@ -1059,15 +1059,6 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     }
 
     // `cka-matrix` lists a folder or file in its own (name) order: positions of `layers` in it.
-    auto positions = [&](const json& names, const std::string& what) {
-      std::vector<Index> position;
-      for (const auto& layer : run.layers) {
-        const auto found = std::find(names.begin(), names.end(), layer);
-        if (found == names.end()) throw std::runtime_error("study: " + what + " lacks " + layer);
-        position.push_back(static_cast<Index>(found - names.begin()));
-      }
-      return position;
-    };
     json dynamics = json::array();
     if (v.dynamics) {
       // One `cka-matrix` per epoch and kind (each file is read and each Gram formed once); the
@@ -1084,12 +1075,11 @@ json run_study(const Plan& plan, const StudyOptions& options) {
                       {a, b},
                       {output}})
                 .at(0);
-        const RowMatrix matrix = io::read_matrix(output);
-        const auto row = positions(summary["rows"], output.string());
-        const auto col = positions(summary["cols"], output.string());
+        const RowMatrix matrix =
+            in_layer_order(io::read_matrix(output), summary, run.layers, output.string());
         json values = json::array();
-        for (std::size_t l = 0; l < run.layers.size(); ++l) {
-          const double value = matrix(row[l], col[l]);
+        for (Index l = 0; l < matrix.rows(); ++l) {
+          const double value = matrix(l, l);
           values.push_back(std::isfinite(value) ? json(value) : json());
         }
         return values;
@@ -1107,7 +1097,6 @@ json run_study(const Plan& plan, const StudyOptions& options) {
     }
 
     json heatmaps = json::array();
-    const int n_layers = static_cast<int>(run.layers.size());
     for (int epoch : v.heatmap_epochs) {
       fs::create_directories(paths.heatmap(epoch).parent_path());
       const json summary = steps
@@ -1117,13 +1106,8 @@ json run_study(const Plan& plan, const StudyOptions& options) {
                                      {paths.graphs(epoch)},
                                      {paths.heatmap(epoch)}})
                                .at(0);
-      // Rows and columns in the network's order.
-      const RowMatrix matrix = io::read_matrix(paths.heatmap(epoch));
-      const std::vector<Index> position = positions(summary["rows"], "heatmap");
-      RowMatrix ordered(n_layers, n_layers);
-      for (int i = 0; i < n_layers; ++i) {
-        for (int j = 0; j < n_layers; ++j) ordered(i, j) = matrix(position[i], position[j]);
-      }
+      const RowMatrix ordered = in_layer_order(io::read_matrix(paths.heatmap(epoch)), summary,
+                                               run.layers, paths.heatmap(epoch).string());
       const auto [adjacent, distant] = block_diagonal(ordered);
       heatmaps.push_back(
           {{"epoch", epoch},

@@ -173,5 +173,9 @@ def test_report_embeds_correct_inputs_and_shows_the_neighbours_images(analysis):
     assert len(embeddings) == 3 and 0 < len(points) <= 3 * correct
     assert all(p["label"] == p["prediction"] for p in points)
     # Paper A, Fig. 9: each confidently wrong input's image and its neighbours' images.
-    assert 'neighbour-images' in html
+    cells = specs["neighbour-images"]["data"]["values"]
+    assert {c["slot"] for c in cells} == set(range(9))
+    for cell in cells:
+        if cell["slot"] > 0:
+            assert cell["caption"].startswith("neighbour %d: input " % cell["slot"])
     assert html.count("data:image/png;base64,") >= N
