@@ -55,6 +55,14 @@ void convert_to_double(const NdArray& array, double* out);
 NpyHeader read_npy_header(const std::filesystem::path& path);
 // Tensor names, dtypes and shapes of a .safetensors file (reads only the header).
 std::vector<ArrayInfo> safetensors_infos(const std::filesystem::path& path);
+// The same with where each tensor's data lies in the file (absolute byte offset and byte count),
+// in data order.
+struct TensorSpan {
+  ArrayInfo info;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+};
+std::vector<TensorSpan> safetensors_spans(const std::filesystem::path& path);
 
 // Zip (npz) access through libzip, from a file or an in-memory image.
 struct ZipMember {

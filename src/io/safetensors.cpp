@@ -189,7 +189,7 @@ NamedArrays parse_safetensors(const std::byte* data, std::size_t size, const std
 }
 
 namespace internal {
-std::vector<ArrayInfo> safetensors_infos(const std::filesystem::path& path) {
+std::vector<TensorSpan> safetensors_spans(const std::filesystem::path& path) {
   const std::string name = path.string();
   std::vector<std::byte> head = read_file_prefix(path, kLengthBytes);
   const std::uint64_t file_size = std::filesystem::file_size(path);
@@ -202,10 +202,18 @@ std::vector<ArrayInfo> safetensors_infos(const std::filesystem::path& path) {
     }
   }
   std::size_t data_start = 0;
-  std::vector<ArrayInfo> infos;
+  std::vector<TensorSpan> spans;
   for (TensorEntry& entry : parse_header(head.data(), file_size, name, &data_start, nullptr)) {
-    infos.push_back({entry.name, entry.dtype, std::move(entry.shape)});
+    spans.push_back({{entry.name, entry.dtype, std::move(entry.shape)},
+                     data_start + entry.begin,
+                     entry.end - entry.begin});
   }
+  return spans;
+}
+
+std::vector<ArrayInfo> safetensors_infos(const std::filesystem::path& path) {
+  std::vector<ArrayInfo> infos;
+  for (TensorSpan& span : safetensors_spans(path)) infos.push_back(std::move(span.info));
   return infos;
 }
 }  // namespace internal
