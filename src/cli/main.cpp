@@ -7,10 +7,12 @@
 #include <stdexcept>
 
 #include "command.hpp"
+#include "sublens/core/blas.hpp"
 #include "sublens/core/progress.hpp"
 #include "sublens/version.hpp"
 
 int main(int argc, char** argv) {
+  sublens::blas::select_kernels(argv);  // may re-execute with the CPU's BLAS kernels
   using sublens::cli::Runner;
   CLI::App app{
       "sublens: explain trained neural networks through the activations of their layers.\n"

@@ -40,12 +40,61 @@ void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, in
 void solve_admm(const RowMatrix& inputs, double tau, const Options& options, int threads,
                 std::vector<SparseColumn>& columns, Result& result);
 
-// LAPACK (from OpenBLAS).
+// A working set's Gram matrix H = G_WW, supplied column by column on demand: the homotopy path
+// reads only the columns of the variables it activates (|S| |W| entries, not |W|^2).
+class GramColumns {
+ public:
+  virtual ~GramColumns() = default;
+  virtual Index size() const = 0;
+  virtual double diagonal(Index k) = 0;
+  virtual const Vector& column(Index k) = 0;  // H(:, k), of length size()
+};
+
+// A GramColumns over a dense H (tests and small problems).
+class DenseGram final : public GramColumns {
+ public:
+  explicit DenseGram(const Eigen::MatrixXd& hessian) : columns_(hessian.cols()) {
+    for (Index k = 0; k < hessian.cols(); ++k) columns_[k] = hessian.col(k);
+  }
+  Index size() const override { return static_cast<Index>(columns_.size()); }
+  double diagonal(Index k) override { return columns_[k][k]; }
+  const Vector& column(Index k) override { return columns_[k]; }
+
+ private:
+  std::vector<Vector> columns_;
+};
+
+// The Lasso  min_c 1/2 c^T H c - q^T c + lambda ||c||_1  on a working set (H = G_WW, q = b_W), by
+// its homotopy path (homotopy.cpp). `finished` is false only when the path stopped on its piece
+// limit (cycling on exact ties); `coef` is then the last point reached.
+struct PathResult {
+  Vector coef;
+  int pieces = 0;
+  bool finished = true;
+};
+PathResult lasso_path(GramColumns& hessian, const Vector& target, double lambda);
+
+// LAPACK and BLAS (from OpenBLAS, whose kernels match the CPU: see core/blas.hpp; Eigen's own
+// loops are compiled for the baseline x86-64 vector width).
 extern "C" {
+float sdot_(const int* n, const float* x, const int* incx, const float* y, const int* incy);
+double ddot_(const int* n, const double* x, const int* incx, const double* y, const int* incy);
 void dpstrf_(const char* uplo, const int* n, double* a, const int* lda, int* piv, int* rank,
              const double* tol, double* work, int* info);
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
              double* work, const int* lwork, int* iwork, const int* liwork, int* info);
+}
+
+// x^T y of two contiguous vectors of length n, by OpenBLAS.
+inline double blas_dot(Index n, const double* x, const double* y) {
+  const int size = static_cast<int>(n);
+  const int one = 1;
+  return ddot_(&size, x, &one, y, &one);
+}
+inline double blas_dot(Index n, const float* x, const float* y) {
+  const int size = static_cast<int>(n);
+  const int one = 1;
+  return static_cast<double>(sdot_(&size, x, &one, y, &one));
 }
 
 }  // namespace sublens::ssc::detail

@@ -1,7 +1,9 @@
 """Independent references for the SSC tests (run by ssc_test.cpp with Debian's python3).
 
   ssc_reference.py lasso IN.bin OUT.bin TAU   -- column-by-column scikit-learn Lasso
+  ssc_reference.py lars IN.bin OUT.bin TAU    -- column-by-column scikit-learn LassoLars (exact path)
   ssc_reference.py fmnist OUT.bin N           -- first N Fashion-MNIST training images, pixels/255
+  ssc_reference.py lowrank OUT.bin            -- issue 13's nearly low-rank reproducer (450 x 48)
 
 IN.bin: int64 N, int64 d, then N*d float64 (row = input). OUT.bin (lasso): float64 objective,
 then the N*N coefficient matrix C (column i = code of input i), row-major float64.
@@ -42,6 +44,39 @@ def lasso(inp, out, tau):
         f.write(c.tobytes())
 
 
+def lars(inp, out, tau):
+    """LassoLars: the homotopy path computed by scikit-learn, exact where coordinate descent
+    crawls (nearly low-rank X with a large tau)."""
+    from sklearn.linear_model import LassoLars
+
+    x = read_matrix(inp)
+    n, d = x.shape
+    c = np.zeros((n, n))
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        model = LassoLars(alpha=1.0 / (tau * d), fit_intercept=False, max_iter=100000, eps=np.finfo(float).eps)
+        model.fit(x[others].T, x[i])
+        c[others, i] = model.coef_
+    residual = x.T - x.T @ c
+    objective = np.abs(c).sum() + tau / 2 * (residual ** 2).sum()
+    with open(out, "wb") as f:
+        f.write(np.array([objective]).tobytes())
+        f.write(c.tobytes())
+
+
+def lowrank(out):
+    rng = np.random.default_rng(1)
+    d, n = 48, 450
+    basis = np.linalg.qr(rng.standard_normal((d, 2)))[0]
+    x = (basis @ (rng.standard_normal((2, n)) * np.array([[1.0], [0.85]]))).T
+    parts = [(np.linalg.qr(rng.standard_normal((d, 3)))[0] @ rng.standard_normal((3, 150))).T * 0.05
+             for _ in range(3)]
+    x = x + np.vstack(parts) + 1e-4 * rng.standard_normal((n, d))
+    with open(out, "wb") as f:
+        f.write(np.array([n, d], dtype=np.int64).tobytes())
+        f.write(x.tobytes())
+
+
 def fmnist(out, n):
     with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") as f:
         data = f.read(16 + n * 784)
@@ -54,5 +89,9 @@ def fmnist(out, n):
 if __name__ == "__main__":
     if sys.argv[1] == "lasso":
         lasso(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    elif sys.argv[1] == "lars":
+        lars(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+    elif sys.argv[1] == "lowrank":
+        lowrank(sys.argv[2])
     else:
         fmnist(sys.argv[2], int(sys.argv[3]))
