@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "common.hpp"
+#include "sublens/core/blas.hpp"
 
 namespace sublens::python {
 
@@ -300,4 +301,11 @@ PYBIND11_MODULE(_sublens, m) {
   sp::bind_ssc(m);
   sp::bind_similarity(m);
   sp::bind_graph(m);
+  m.def(
+      "_blas_kernels",
+      [] {
+        const std::string core = sublens::blas::core_name();
+        return std::make_pair(core, sublens::blas::better_core(core, sublens::blas::detect_cpu()));
+      },
+      "(OpenBLAS core this process runs, the better OPENBLAS_CORETYPE for this CPU or '')");
 }

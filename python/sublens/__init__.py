@@ -69,6 +69,29 @@ __all__ = [
 ]
 
 
+def _check_blas():
+    """Say once when the process's OpenBLAS (shared with numpy, which loaded it first) runs generic
+    kernels on a CPU that supports better ones. The `sublens` command chooses by itself
+    (core/blas.hpp); an interpreter cannot: OpenBLAS reads OPENBLAS_CORETYPE only when loaded."""
+    import os
+    import warnings
+
+    from ._sublens import _blas_kernels
+
+    core, better = _blas_kernels()
+    if better and "OPENBLAS_CORETYPE" not in os.environ and os.environ.get("SUBLENS_BLAS_KEEP") != "1":
+        warnings.warn(
+            f"OpenBLAS runs its generic '{core}' kernels on this CPU, which supports the '{better}' "
+            f"ones (numpy's linear algebra and sublens's are several times slower). Start Python "
+            f"with OPENBLAS_CORETYPE={better} in the environment to use them.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+_check_blas()
+
+
 def __getattr__(name):
     # Lazy submodules: `sublens.torch` imports torch, `sublens.plot` imports matplotlib.
     if name in ("torch", "plot"):

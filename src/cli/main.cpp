@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
       "sublens: explain trained neural networks through the activations of their layers.\n"
       "Sparse subspace clustering graphs, modularity, CKA, spectral embeddings, coupled NMF.",
       "sublens"};
-  app.set_version_flag("--version", std::string("sublens ") + SUBLENS_VERSION);
+  app.set_version_flag("--version", std::string("sublens ") + SUBLENS_VERSION + " (OpenBLAS " +
+                                        sublens::blas::core_name() + " kernels)");
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "No progress lines on stderr");
   app.require_subcommand(1);

@@ -16,14 +16,23 @@
 // `Result::kkt_violation` is the largest violation of these over all columns.
 //
 // Solvers:
-//  - kLasso (the default, exact): column-wise Lasso with working sets. For a block of columns B the
-//    correlations with all N inputs come from one GEMM (X^T X_B); each column solves its Lasso on a
-//    small working set (coordinate descent, then an exact solve of the sign-fixed linear system on
-//    the support), then the optimality conditions are checked against all N candidates with one
-//    more GEMM per round (X^T R_B, R = residuals), violators join the working set, until none is
-//    left. Nothing N x N is ever stored; C is sparse. When d > N, X is first replaced by R
-//    (rank x N, R^T R = X^T X, pivoted Cholesky), since C depends on X only through X^T X.
-//    Time ~ (rounds + 1) * 2 d N^2 flops (GEMM) + sum_i |W_i|^2 d; memory O(N d + N |B|).
+//  - kLasso (the default, exact): column-wise Lasso with working sets, in blocks of columns.
+//    One GEMM per block gives the correlations b = X^T x_i of every column with all N candidates;
+//    each column starts from its 32 largest |b_j| and solves that working set's Lasso exactly by
+//    its homotopy (LARS-Lasso) path, which reads only the Gram columns of the variables it
+//    activates and handles nearly singular supports (nearly low-rank data, large tau). The
+//    optimality conditions are then checked against all N candidates: by one GEMM X^T R for the
+//    block's residuals, or, after a small change of the residual, from the previous scores and a
+//    Cauchy-Schwarz bound on the change with exact checks of the few candidates it leaves
+//    uncertain. Violators join the working set until none is left. From N = 1024 on, the GEMMs
+//    and working-set Gram entries are float32 and every decision is certified in float64 (the
+//    support's coefficients are refined against X in float64; a candidate whose float32 score is
+//    within its rounding bound of the threshold is checked in float64), so the answer and the
+//    reported violation are those of an exact float64 solver. Nothing N x N is ever stored; C is
+//    sparse. When d > N, X is first replaced by R (rank x N, R^T R = X^T X, pivoted Cholesky),
+//    since C depends on X only through X^T X.
+//    Time ~ (1 + passes) * 2 d N^2 flops (GEMM, passes ~ 2 on image data) + sum_i |S_i| |W_i| d;
+//    memory O(N d + N |B|).
 //  - kAdmm: Algorithm 1 of the paper, with residual-balancing mu (Boyd et al. 2011, eq. 3.13).
 //    (tau X^T X + mu I)^{-1} is applied through one eigendecomposition of the smaller Gram matrix
 //    (X X^T when d < N, Woodbury form; X^T X otherwise), so it is exact for the *current* mu after
@@ -37,8 +46,8 @@
 // column and row of C are zero, never NaN). Duplicate inputs are allowed (the optimum may then not
 // be unique; the objective is). tau * max_{j != i} |x_j^T x_i| <= 1 for every i gives C = 0.
 //
-// Results are deterministic for a fixed thread count (each column's work is independent of the
-// schedule; OpenBLAS GEMMs are deterministic for a fixed thread count).
+// Results are deterministic for a fixed thread count and CPU (each column's work is independent of
+// the schedule; OpenBLAS GEMMs are deterministic for a fixed thread count and kernel set).
 //
 // Example:
 //   sublens::ssc::Options options;        // tau = 10, l2-normalised inputs, exact Lasso
@@ -93,7 +102,8 @@ struct Options {
   // Result::converged, never thrown. Must be >= 1.
   int max_iterations = 1000;
   // Lasso: largest accepted violation of the optimality conditions (in units of g above, where
-  // the bound is 1), for every column and every candidate. ADMM: relative primal and dual residual
+  // the bound is 1), for every column and every candidate (the solver goes on to ~1e-12 when it
+  // can, so the reported violation is usually far below this). ADMM: relative primal and dual residual
   // tolerance (eps_rel of Boyd eq. 3.12, with eps_abs = tolerance too). Must be finite and > 0.
   double tolerance = 1e-6;
   // Per-input scaling before solving. The paper does not say; kL2 is the default because a fixed
