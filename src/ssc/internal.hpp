@@ -77,6 +77,10 @@ PathResult lasso_path(GramColumns& hessian, const Vector& target, double lambda)
 // LAPACK and BLAS (from OpenBLAS, whose kernels match the CPU: see core/blas.hpp; Eigen's own
 // loops are compiled for the baseline x86-64 vector width).
 extern "C" {
+void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* beta, float* c, const int* ldc);
+void saxpy_(const int* n, const float* alpha, const float* x, const int* incx, float* y,
+            const int* incy);
 float sdot_(const int* n, const float* x, const int* incx, const float* y, const int* incy);
 double ddot_(const int* n, const double* x, const int* incx, const double* y, const int* incy);
 void dpstrf_(const char* uplo, const int* n, double* a, const int* lda, int* piv, int* rank,
@@ -95,6 +99,13 @@ inline double blas_dot(Index n, const float* x, const float* y) {
   const int size = static_cast<int>(n);
   const int one = 1;
   return static_cast<double>(sdot_(&size, x, &one, y, &one));
+}
+
+// y += alpha x for contiguous vectors of length n, by OpenBLAS.
+inline void blas_axpy(Index n, float alpha, const float* x, float* y) {
+  const int size = static_cast<int>(n);
+  const int one = 1;
+  saxpy_(&size, &alpha, x, &one, y, &one);
 }
 
 }  // namespace sublens::ssc::detail

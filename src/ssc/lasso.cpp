@@ -68,9 +68,10 @@ constexpr Index kMixedPrecisionMinInputs = 1024;
 
 // The inputs as the solver sees them.
 struct Inputs {
-  PaperMatrix x;        // float64, d x N
-  Eigen::MatrixXf x32;  // float32 copy (empty when !mixed)
-  Vector norms;         // ||x_j||
+  PaperMatrix x;         // float64, d x N
+  Eigen::MatrixXf x32;   // float32 copy (empty when !mixed)
+  Eigen::MatrixXf gram;  // float32 X^T X, N x N, when it fits the memory budget (else empty)
+  Vector norms;          // ||x_j||
   double score_unit = 0.0;
   bool mixed = false;
 };
@@ -109,8 +110,9 @@ class WorkGram final : public GramColumns {
   }
   double dot(Index a, Index b) const {
     const Index d = in_->x.rows();
-    return exact_ ? blas_dot(d, in_->x.col(a).data(), in_->x.col(b).data())
-                  : blas_dot(d, in_->x32.col(a).data(), in_->x32.col(b).data());
+    if (exact_) return blas_dot(d, in_->x.col(a).data(), in_->x.col(b).data());
+    if (in_->gram.size() > 0) return static_cast<double>(in_->gram(a, b));
+    return blas_dot(d, in_->x32.col(a).data(), in_->x32.col(b).data());
   }
   std::uint64_t bytes() const {
     std::uint64_t total = 0;
@@ -276,10 +278,8 @@ struct Screen {
 // `mark` (size N, all zero between calls) is scratch space.
 template <typename Scores>
 Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, double add_threshold,
-              Index limit, const ColumnState& state, std::vector<Index>& mark) {
+              Index limit, double margin_unit, const ColumnState& state, std::vector<Index>& mark) {
   Screen out;
-  const double drift = (state.residual - state.base_residual).norm();
-  const double margin_unit = tau * (in.score_unit * state.base_residual.norm() + drift);
   const bool stored_exact = margin_unit == 0.0;  // float64 scores of the current residual
   // The bound test over all N (a tight loop: most candidates pass it), then i and the support
   // (whose conditions are checked exactly below) are taken out.
@@ -350,6 +350,9 @@ std::vector<Index> strongest(const Screen& screen, Index working_set) {
   return chosen;
 }
 
+void act(const Inputs& in, Index i, const Screen& found, double tau, const Options& options,
+         int round, ColumnState& state);
+
 // One column after a check: done, or its working set extended (or made exact) and re-solved.
 // False when the check needs a new pass of scores first (never right after one: `fresh`).
 template <typename Scores>
@@ -357,8 +360,18 @@ bool advance(const Inputs& in, Index i, const Scores& scores, double tau, const 
              int round, bool fresh, ColumnState& state, std::vector<Index>& mark) {
   const double add_threshold = std::min(options.tolerance, kTightViolation);
   const Index limit = fresh ? scores.size() : kIncrementalMin + scores.size() / kIncrementalShare;
-  const Screen found = screen(in, i, scores, tau, add_threshold, limit, state, mark);
+  const double drift = (state.residual - state.base_residual).norm();
+  const double margin_unit = tau * (in.score_unit * state.base_residual.norm() + drift);
+  const Screen found = screen(in, i, scores, tau, add_threshold, limit, margin_unit, state, mark);
   if (found.needs_pass) return false;
+  act(in, i, found, tau, options, round, state);
+  return true;
+}
+
+// What a check found decides: the column is done, or its working set is extended (or made exact)
+// and solved again.
+void act(const Inputs& in, Index i, const Screen& found, double tau, const Options& options,
+         int round, ColumnState& state) {
   state.rounds = round;
   state.violation = found.violation;
   const bool settled = found.violators.empty() && (!found.inside_violated || state.gram.exact());
@@ -366,12 +379,11 @@ bool advance(const Inputs& in, Index i, const Scores& scores, double tau, const 
     state.done = true;
     state.converged = state.violation <= options.tolerance;
     state.gram.release();
-    return true;
+    return;
   }
   if (found.inside_violated && !state.gram.exact()) make_exact(in, i, state);
   if (!found.violators.empty()) extend(i, strongest(found, state.gram.size()), state);
   solve_column(in, i, 1.0 / tau, state);
-  return true;
 }
 
 template <typename Scalar>
@@ -393,6 +405,25 @@ struct BlockSpace {
   Dense<Scalar> fresh;      // N x width: a pass's result before it is stored
   Dense<Scalar> residuals;  // d x width
 };
+
+// Adds a finished block's columns to C and to the totals.
+void collect(const std::vector<ColumnState>& states, Index start, double tau,
+             std::vector<SparseColumn>& columns, BlockTotals& totals) {
+  for (Index t = 0; t < static_cast<Index>(states.size()); ++t) {
+    const ColumnState& state = states[t];
+    totals.most_rounds = std::max(totals.most_rounds, state.rounds);
+    totals.all_converged = totals.all_converged && state.converged;
+    totals.kkt = std::max(totals.kkt, state.violation);
+    SparseColumn& column = columns[start + t];
+    double l1 = 0.0;
+    for (std::size_t k = 0; k < state.gram.work().size(); ++k) {
+      if (state.coef[k] != 0.0) column.emplace_back(state.gram.work()[k], state.coef[k]);
+      l1 += std::abs(state.coef[k]);
+    }
+    totals.objective += l1 + 0.5 * tau * state.residual.squaredNorm();
+    std::sort(column.begin(), column.end());
+  }
+}
 
 template <typename Scalar>
 decltype(auto) data_of(const Inputs& in) {
@@ -493,20 +524,7 @@ void solve_block(const Inputs& in, Index start, Index count, double tau, const O
     totals.state_bytes_peak = std::max(totals.state_bytes_peak, state_bytes);
     active.swap(still);
   }
-  for (Index t = 0; t < count; ++t) {
-    const ColumnState& state = states[t];
-    totals.most_rounds = std::max(totals.most_rounds, state.rounds);
-    totals.all_converged = totals.all_converged && state.converged;
-    totals.kkt = std::max(totals.kkt, state.violation);
-    SparseColumn& column = columns[start + t];
-    double l1 = 0.0;
-    for (std::size_t k = 0; k < state.gram.work().size(); ++k) {
-      if (state.coef[k] != 0.0) column.emplace_back(state.gram.work()[k], state.coef[k]);
-      l1 += std::abs(state.coef[k]);
-    }
-    totals.objective += l1 + 0.5 * tau * state.residual.squaredNorm();
-    std::sort(column.begin(), column.end());
-  }
+  collect(states, start, tau, columns, totals);
 }
 
 // R (rank x N) with R^T R = X^T X, by pivoted Cholesky of the Gram matrix (LAPACK dpstrf).
@@ -562,6 +580,97 @@ void solve_blocks(const Inputs& in, double tau, const Options& options, int thre
   progress.finish();
 }
 
+// Whether the float32 Gram matrix (4 N^2 bytes) fits Options::max_gram_bytes and half the free
+// memory.
+bool gram_fits(Index n, const Options& options) {
+  const std::uint64_t bytes = 4ULL * static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
+  return bytes <= options.max_gram_bytes && bytes <= available_memory_bytes() / 2;
+}
+
+// G = X^T X in float32 (SSYRK: half the flops of a GEMM), lower triangle mirrored by tiles so every
+// column of G is contiguous.
+void build_gram(Inputs& in, int threads) {
+  const int n = static_cast<int>(in.x32.cols());
+  const int d = static_cast<int>(in.x32.rows());
+  in.gram.resize(n, n);
+  const float one = 1.0F;
+  const float zero = 0.0F;
+  {
+    ScopedBlasThreads blas(threads);
+    ssyrk_("L", "T", &n, &d, &one, in.x32.data(), &d, &zero, in.gram.data(), &n);
+  }
+  constexpr Index kTile = 64;
+  const Index size = n;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (Index column_tile = 0; column_tile < size; column_tile += kTile) {
+    const Index column_end = std::min(size, column_tile + kTile);
+    for (Index row_tile = 0; row_tile <= column_tile; row_tile += kTile) {
+      const Index row_end = std::min(size, row_tile + kTile);
+      for (Index j = column_tile; j < column_end; ++j) {
+        for (Index r = row_tile; r < std::min(row_end, j); ++r) in.gram(r, j) = in.gram(j, r);
+      }
+    }
+  }
+}
+
+// Column i with the Gram matrix at hand: its scores G c - b are recomputed from |S| + 1 columns of
+// G after each solve (no pass over X, no bound on the residual's change). Their float32 error is
+// at most kScoreBoundSafety (d + |S| + 5) u ||x_j|| (sum_k |c_k| ||x_k|| + ||x_i||): the entries'
+// rounding (as for the passes) plus that of the sum and of c in float32.
+void solve_column_with_gram(const Inputs& in, Index i, double tau, const Options& options,
+                            ColumnState& state, Eigen::VectorXf& scores, std::vector<Index>& mark) {
+  const Index n = in.x.cols();
+  const double add_threshold = std::min(options.tolerance, kTightViolation);
+  state.gram.reset(&in, false);
+  extend(i, initial_work(in.gram.col(i), i), state);
+  solve_column(in, i, 1.0 / tau, state);
+  for (int round = 1; !state.done; ++round) {
+    scores = -in.gram.col(i);
+    double reach = in.norms[i];
+    Index terms = 1;
+    const std::vector<Index>& work = state.gram.work();
+    for (Index k = 0; k < state.coef.size(); ++k) {
+      const double c = state.coef[k];
+      if (c == 0.0) continue;
+      blas_axpy(n, static_cast<float>(c), in.gram.col(work[k]).data(), scores.data());
+      reach += std::abs(c) * in.norms[work[k]];
+      ++terms;
+    }
+    const double margin_unit = tau * kScoreBoundSafety *
+                               static_cast<double>(in.x.rows() + terms + 4) * kFloatUnitRoundoff *
+                               reach;
+    const Screen found = screen(in, i, scores, tau, add_threshold, n, margin_unit, state, mark);
+    act(in, i, found, tau, options, round, state);
+  }
+}
+
+void solve_with_gram(const Inputs& in, double tau, const Options& options, int threads,
+                     std::vector<SparseColumn>& columns, BlockTotals& totals) {
+  const Index n = in.x.cols();
+  constexpr Index kChunk = 1024;  // columns per progress step
+  Progress progress("ssc lasso", n, options.progress);
+  std::vector<ColumnState> states;
+  for (Index start = 0; start < n; start += kChunk) {
+    const Index count = std::min(kChunk, n - start);
+    states.assign(count, ColumnState{});
+    {
+      ScopedBlasThreads blas(1);
+#pragma omp parallel num_threads(threads)
+      {
+        std::vector<Index> mark(n, 0);
+        Eigen::VectorXf scores(n);
+#pragma omp for schedule(dynamic, 4)
+        for (Index t = 0; t < count; ++t) {
+          solve_column_with_gram(in, start + t, tau, options, states[t], scores, mark);
+        }
+      }
+    }
+    collect(states, start, tau, columns, totals);
+    progress.advance(count);
+  }
+  progress.finish();
+}
+
 }  // namespace
 
 void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, int threads,
@@ -573,6 +682,7 @@ void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, in
   const bool use_reduced = original.rows() > n && n > 1;
   if (use_reduced) reduced = reduce(original, threads);
   Inputs in{use_reduced ? PaperMatrix(reduced.data(), reduced.rows(), reduced.cols()) : original,
+            {},
             {},
             {},
             0.0,
@@ -587,7 +697,11 @@ void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, in
   }
   BlockTotals totals;
   std::uint64_t block_bytes = 0;
-  if (in.mixed) {
+  if (in.mixed && gram_fits(n, options)) {
+    build_gram(in, threads);
+    block_bytes = 4ULL * static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
+    solve_with_gram(in, tau, options, threads, columns, totals);
+  } else if (in.mixed) {
     solve_blocks<float>(in, tau, options, threads, columns, totals, block_bytes);
   } else {
     solve_blocks<double>(in, tau, options, threads, columns, totals, block_bytes);

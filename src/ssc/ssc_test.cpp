@@ -459,12 +459,16 @@ TEST(SscHomotopy, PathEndsAtTheOptimumOfSingularProblems) {
 // N >= 1024 takes the mixed-precision path (float32 passes, float64 certification): the answer
 // must still satisfy the float64 optimality conditions to 1e-10 (issue 13), and the reported
 // violation must be the exact one, not a float32 estimate.
-TEST(SscLasso, MixedPrecisionPathIsExact) {
+// Both ways of checking: from the kept float32 Gram matrix, and by passes over X (no Gram).
+class SscMixed : public ::testing::TestWithParam<std::uint64_t> {};
+
+TEST_P(SscMixed, MixedPrecisionPathIsExact) {
   constexpr double kExactKkt = 1e-10;
   constexpr double kSameFigure = 1e-12;
   const RowMatrix x = union_of_subspaces(12, 5, 100, 40, 0.02, 11);
   Options options = tight(Solver::kLasso);
   options.tolerance = 1e-10;
+  options.max_gram_bytes = GetParam();
 
   const Result result = solve(x, options);
 
@@ -477,6 +481,23 @@ TEST(SscLasso, MixedPrecisionPathIsExact) {
   expect_valid_affinity(result);
   const Result again = solve(x, options);  // deterministic for a fixed thread count
   EXPECT_EQ((dense(again.coefficients) - dense(result.coefficients)).cwiseAbs().maxCoeff(), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(GramAndPasses, SscMixed, ::testing::Values(4ULL << 30, 0ULL));
+
+TEST(SscLasso, BothCheckingPathsGiveTheSameAnswer) {
+  const RowMatrix x = union_of_subspaces(11, 6, 100, 50, 0.03, 5);
+  Options with_gram = tight(Solver::kLasso);
+  with_gram.tolerance = 1e-10;
+  Options by_passes = with_gram;
+  by_passes.max_gram_bytes = 0;
+
+  const Result a = solve(x, with_gram);
+  const Result b = solve(x, by_passes);
+
+  EXPECT_LE(relative_difference(a.objective, b.objective), 1e-12);
+  EXPECT_EQ(a.coefficients.nonZeros(), b.coefficients.nonZeros());
+  EXPECT_LE((dense(a.coefficients) - dense(b.coefficients)).cwiseAbs().maxCoeff(), 1e-9);
 }
 
 TEST(SscLasso, MixedPrecisionOnFashionMnistPixels) {
