@@ -111,6 +111,7 @@ std::vector<std::pair<std::string, fs::path>> folder_graphs(const fs::path& dir)
   });
   if (files.empty()) throw InputError(dir.string(), "graphs", "folder holds no .npz graph");
   std::vector<std::pair<std::string, fs::path>> graphs;
+  graphs.reserve(files.size());
   for (const auto& file : files) {
     graphs.emplace_back(io::layer_name_from_stem(file.stem().string()), file);
   }
@@ -142,6 +143,7 @@ Source load_source(const std::string& path, bool graph, const std::vector<std::s
       graphs.emplace_back(io::layer_name_from_stem(fs::path(path).stem().string()), path);
     }
     std::vector<std::string> available;
+    available.reserve(graphs.size());
     for (const auto& graph_file : graphs) available.push_back(graph_file.first);
     for (const auto& name : select_layers(path, available, layers)) {
       const auto it = std::find_if(graphs.begin(), graphs.end(), [&](const auto& graph_file) {
