@@ -51,9 +51,16 @@ struct ModelSpec {
   int width_px = 28;     // input width
 };
 
-// "vgg16", "resnet20", "resnet18", "wrn-28-10", "densenet121", "cnn2" ... -> spec (name + depth +
-// width); a plain family name keeps the defaults. Throws std::invalid_argument for unknown names.
+// The zoo's model families (ModelSpec::name), the one list that names and plans are checked by.
+inline const std::vector<std::string> kModelFamilies = {"cnn2",   "alexnet", "vgg",
+                                                        "resnet", "wrn",     "densenet"};
+// "vgg16", "resnet20", "resnet-20", "WRN-16-2", "wrn-28-10", "densenet121", "cnn2" ... -> spec
+// (name + depth + width; case-insensitive, '-' after the family optional); a plain family name
+// keeps the defaults. Throws std::invalid_argument for unknown names. Torch-free (names.cpp,
+// library sublens_model_names): `sublens study` checks plans with it.
 ModelSpec parse_model_name(const std::string& name);
+// The spec with the family's default depth (vgg 11, resnet 20, wrn 16, densenet 40) and WRN width.
+ModelSpec with_family_defaults(ModelSpec spec);
 // Checks the family, depth and widths; throws std::invalid_argument naming the constraint.
 void validate(const ModelSpec& spec);
 // Canonical display name, e.g. "resnet20", "wrn-16-2".
