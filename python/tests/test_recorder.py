@@ -406,3 +406,24 @@ def test_presets_name_blocks_by_module_structure():
     with pytest.raises(ValueError, match="no submodule named 'block' and no preset of that name "
                                          r"\(presets: blocks, stages"):
         resolve(TinyCnn(), "block")
+
+
+def test_a_fixed_loader_records_like_a_tensor_and_a_shuffled_one_is_refused(tmp_path):
+    torch.manual_seed(6)
+    model = TinyCnn()
+    x, y = data()
+    loader = [(x[s:s + 9], y[s:s + 9]) for s in range(0, N, 9)]
+    sublens.torch.Recorder(model, LAYERS, loader, y, tmp_path / "loader").record(0)
+    sublens.torch.Recorder(model, LAYERS, x.numpy(), y.numpy(), tmp_path / "array").record(0)
+    a, _ = read_safetensors(tmp_path / "loader" / "epoch-0000.safetensors")
+    b, _ = read_safetensors(tmp_path / "array" / "epoch-0000.safetensors")
+    for name in LAYERS:
+        np.testing.assert_allclose(a[name], b[name], rtol=0, atol=ATOL)
+    assert json.loads((tmp_path / "loader" / "run.json").read_text())["inputs"] is None
+    assert not (tmp_path / "loader" / "inputs.npy").exists()
+    shuffled = [(x[s:s + 9], y.roll(1)[s:s + 9]) for s in range(0, N, 9)]
+    with pytest.raises(ValueError, match="the loader's targets differ from `labels`"):
+        sublens.torch.Recorder(model, LAYERS, shuffled, y, tmp_path / "shuffled").record(0)
+    with pytest.raises(ValueError, match="re-iterable loader"):
+        sublens.torch.Recorder(model, LAYERS, iter(loader), y, tmp_path / "iterator")
+    assert not (tmp_path / "shuffled").exists()
