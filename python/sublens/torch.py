@@ -267,7 +267,7 @@ def _batches_with_start(data, batch_size, labels):
         inputs = _as_tensor(inputs)
         if isinstance(targets, (torch.Tensor, np.ndarray)) and len(targets) == len(inputs):
             expected = labels[start:start + len(inputs)]
-            got = np.asarray(torch.as_tensor(targets).cpu()).astype(np.int64)
+            got = torch.as_tensor(targets).detach().cpu().numpy().astype(np.int64)
             if got.shape != expected.shape or not np.array_equal(got, expected):
                 raise ValueError(
                     f"Recorder: inputs: the loader's targets differ from `labels` in inputs "
@@ -355,7 +355,13 @@ class Recorder:
             raise ValueError(f"Recorder: batch_size must be >= 1 (got {batch_size})")
         self.model = model
         self.layers = _resolve_layers(model, layers, "Recorder")
-        self.labels = np.asarray(torch.as_tensor(np.asarray(labels)).cpu()).astype(np.int64)
+        if isinstance(labels, torch.Tensor):
+            labels = labels.detach().cpu().numpy()
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and not np.array_equal(
+                labels, np.round(labels))):
+            raise ValueError("Recorder: labels must be integer class indices")
+        self.labels = labels.astype(np.int64)
         if self.labels.ndim != 1 or len(self.labels) == 0 or self.labels.min() < 0:
             raise ValueError("Recorder: labels must be a non-empty vector of class indices >= 0")
         self.inputs = _as_tensor(inputs)
