@@ -77,6 +77,17 @@ def read_run_json(folder: Path) -> dict | None:
     if run.get("version") != VERSION:
         raise ValueError(f"{path}: version: unsupported version {run.get('version')!r} "
                          f"(this sublens writes {VERSION})")
+    for key, kind in (("n_inputs", int), ("n_classes", int), ("layers", list), ("epochs", list)):
+        if not isinstance(run.get(key), kind):
+            raise ValueError(f"{path}: {key}: missing or not a{'n integer' if kind is int else ' list'}"
+                             " (`sublens info` checks the whole folder)")
+    for i, layer in enumerate(run["layers"]):
+        if not isinstance(layer, dict) or not isinstance(layer.get("name"), str) or not \
+                isinstance(layer.get("shape"), list):
+            raise ValueError(f"{path}: layers[{i}]: must be an object with name and shape")
+    for i, epoch in enumerate(run["epochs"]):
+        if not isinstance(epoch, dict) or not isinstance(epoch.get("epoch"), int):
+            raise ValueError(f"{path}: epochs[{i}]: must be an object with epoch and accuracy")
     return run
 
 

@@ -427,3 +427,18 @@ def test_a_fixed_loader_records_like_a_tensor_and_a_shuffled_one_is_refused(tmp_
     with pytest.raises(ValueError, match="re-iterable loader"):
         sublens.torch.Recorder(model, LAYERS, iter(loader), y, tmp_path / "iterator")
     assert not (tmp_path / "shuffled").exists()
+
+
+def test_a_folder_of_another_format_or_a_broken_run_json_is_refused(tmp_path):
+    x, y = data()
+    model = TinyCnn()
+    for content, message in [({"format": "other"}, "format: must be \"sublens-run\""),
+                             ({"format": "sublens-run", "version": 2}, "version: unsupported"),
+                             ({"format": "sublens-run", "version": 1, "n_inputs": N,
+                               "n_classes": 3, "layers": "fc", "epochs": []}, "layers: missing"),
+                             ("{", "json: cannot be read")]:
+        (tmp_path / "run.json").write_text(content if isinstance(content, str)
+                                           else json.dumps(content))
+        with pytest.raises(ValueError, match=f"run.json: {message}"):
+            sublens.torch.Recorder(model, "fc", x, y, tmp_path).record(0)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
