@@ -2,6 +2,8 @@
 #include "run_output.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 
 #include "sublens/core/error.hpp"
 
@@ -46,6 +48,7 @@ void check_same_run(const io::RunFolder& existing, const std::vector<CapturePoin
 }  // namespace
 
 bool is_run_output(const fs::path& output) {
+  if (output.empty()) return false;
   std::error_code error;
   return output.extension().empty() || fs::is_directory(output, error);
 }
@@ -117,3 +120,103 @@ void write_run_epoch(io::RunFolder& run, int epoch, const io::NamedArrays& array
 }
 
 }  // namespace sublens::models::detail
+
+namespace sublens::models {
+namespace {
+
+// The last run of digits in a file name's stem ("model-epoch-0012.pt" -> 12), or -1.
+int epoch_in_name(const std::filesystem::path& file) {
+  const std::string stem = file.stem().string();
+  std::size_t end = stem.find_last_of("0123456789");
+  if (end == std::string::npos) return -1;
+  std::size_t begin = end;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(stem[begin - 1])) != 0) --begin;
+  if (end - begin >= 9) return -1;
+  return std::stoi(stem.substr(begin, end - begin + 1));
+}
+
+std::vector<int> torchscript_epochs(const TorchScriptRunOptions& options) {
+  const std::size_t count = options.models.size();
+  if (!options.epochs.empty()) {
+    if (options.epochs.size() != count) {
+      throw std::invalid_argument("--epoch: give one epoch per --torchscript model (" +
+                                  std::to_string(count) + "), not " +
+                                  std::to_string(options.epochs.size()));
+    }
+    return options.epochs;
+  }
+  std::vector<int> epochs;
+  for (const auto& model : options.models) epochs.push_back(epoch_in_name(model));
+  const bool named = std::all_of(epochs.begin(), epochs.end(), [](int e) { return e >= 0; });
+  std::vector<int> sorted = epochs;
+  std::sort(sorted.begin(), sorted.end());
+  if (named && std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end()) return epochs;
+  for (std::size_t i = 0; i < count; ++i) epochs[i] = static_cast<int>(i) + 1;
+  return epochs;
+}
+
+}  // namespace
+
+TorchScriptRunResult extract_torchscript_run(const TorchScriptRunOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  if (options.models.empty()) throw std::invalid_argument("--torchscript: give a model");
+  if (options.capture.layers.empty()) {
+    throw std::invalid_argument("--layers: a run folder needs the layers to record");
+  }
+  if (options.labels.empty()) {
+    throw std::invalid_argument("--labels LABELS.npy is required to record a run folder");
+  }
+  if (options.capture.inputs.empty()) throw std::invalid_argument("--inputs is required");
+  TorchScriptRunResult result;
+  result.epochs = torchscript_epochs(options);
+  for (int epoch : result.epochs) {
+    if (epoch < 0) throw std::invalid_argument("--epoch: epochs must be >= 0");
+  }
+  detail::RunInputs inputs;
+  inputs.labels = io::read_int_vector(options.labels);
+  inputs.inputs = io::read_npy(options.capture.inputs);
+  if (inputs.inputs->shape.empty() ||
+      inputs.inputs->shape[0] != static_cast<std::int64_t>(inputs.labels.size())) {
+    throw InputError(options.labels.string(), "shape",
+                     "must have one label per input of " + options.capture.inputs.string());
+  }
+  io::RunFolder run;
+  for (std::size_t m = 0; m < options.models.size(); ++m) {
+    TorchScriptOptions capture = options.capture;
+    capture.model = options.models[m];
+    capture.keep_arrays = true;
+    const TorchScriptResult captured = extract_torchscript(capture);
+    if (m == 0) {
+      inputs.n_classes = captured.n_classes;
+      const std::int64_t top = *std::max_element(inputs.labels.begin(), inputs.labels.end());
+      if (top >= captured.n_classes) {
+        throw InputError(options.labels.string(), "values",
+                         "must be < the model's " + std::to_string(captured.n_classes) +
+                             " outputs (found " + std::to_string(top) + ")");
+      }
+      inputs.metadata = {{"source", "torchscript"},
+                         {"model", options.models[m].filename().string()},
+                         {"inputs_from", options.capture.inputs.string()}};
+      run = detail::open_run_output(options.capture.output, captured.layers, inputs);
+      result.layers = captured.layers;
+      result.n_inputs = captured.n_inputs;
+    }
+    for (std::size_t l = 0; m > 0 && l < captured.layers.size(); ++l) {
+      if (captured.layers[l].shape != run.layers[l].shape) {
+        throw InputError(options.models[m].string(), "--layers",
+                         "layer " + captured.layers[l].name + " has another shape than in " +
+                             options.models[0].string() + "; every epoch must be the same network");
+      }
+    }
+    detail::write_run_epoch(run, result.epochs[m], captured.arrays, captured.predictions,
+                            captured.softmax, inputs.labels,
+                            {{"sublens.model", options.models[m].string()}});
+    for (const auto& e : run.epochs) {
+      if (e.epoch == result.epochs[m]) result.accuracy.push_back(e.accuracy);
+    }
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace sublens::models

@@ -62,6 +62,18 @@ std::vector<std::string> thumbnails(const fs::path& images_file, Index n_inputs)
   return urls;
 }
 
+// What was done to layers with negative values (NMF needs non-negative data).
+std::string nmf_shift_note(const json& nmf) {
+  std::string shifted;
+  for (const auto& block : nmf.value("shifted", json::array())) {
+    shifted += (shifted.empty() ? "" : ", ") + block["block"].get<std::string>();
+  }
+  if (shifted.empty()) return "";
+  return " Layers with negative values were shifted by their minimum to be non-negative before "
+         "factorizing (" +
+         shifted + "): compare them by relative RMSE, not RMSE.";
+}
+
 }  // namespace
 
 void add_analysis_to_report(const json& result, const fs::path& dir, report::Report& page,
@@ -280,10 +292,17 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
                               report::line_chart(spectra, "k", "singular value", "layer", "index",
                                                  "singular value", true)});
   if (!result["nmf"].is_null()) {
+    // Relative RMSE (residual over the block's own norm) compares layers of different scales;
+    // the plain RMSE is in each block's units (older results have only that).
+    const auto& rows = result["nmf"]["rmse"];
+    const bool relative = !rows.empty() && rows[0].value("relative_rmse", json()).is_number();
+    const std::string field = relative ? "relative_rmse" : "rmse";
     compress.figures.push_back(
-        {id_prefix + "nmf-rmse", "Coupled NMF: RMSE vs rank",
-         "Lower RMSE at a rank: that block is more compressible.",
-         report::line_chart(result["nmf"]["rmse"], "rank", "rmse", "block", "rank", "RMSE")});
+        {id_prefix + "nmf-rmse",
+         relative ? "Coupled NMF: relative RMSE vs rank" : "Coupled NMF: RMSE vs rank",
+         "Lower at a rank: that block is more compressible." + nmf_shift_note(result["nmf"]),
+         report::line_chart(rows, "rank", field, "block", "rank",
+                            relative ? "relative RMSE" : "RMSE")});
   }
   page.sections.push_back(compress);
 }

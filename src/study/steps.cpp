@@ -32,7 +32,7 @@ constexpr int kRecordFormat = 2;
 const std::map<std::string, int> kAlgorithmRevisions = {
     {"train", 1},      {"extract", 2},   {"ssc", 1},        {"modularity", 1},
     {"cka-matrix", 1}, {"embed", 1},     {"ssc-labels", 1}, {"neighbors", 1},
-    {"spectrum", 1},   {"factorize", 1}, {"models", 1}};
+    {"spectrum", 1},   {"factorize", 2}, {"models", 1}};
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
 constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
 

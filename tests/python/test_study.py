@@ -367,6 +367,17 @@ def test_check_resolves_layer_selections_without_data(tmp_path, sublens):
     assert_bad_input(proc, "cifar.toml", "variants[0].layers", "stage9*", "stage1.conv1")
 
 
+def test_plans_accept_every_spelling_the_zoo_accepts(tmp_path, sublens_json):
+    plan = tmp_path / "names.toml"
+    plan.write_text('[dataset]\nname = "cifar10"\ndata_dir = "missing"\n'
+                    '[[variants]]\nname = "a"\nmodel = "resnet-20"\n'
+                    '[[variants]]\nname = "b"\nmodel = "WRN-16-2"\n')
+
+    checked = sublens_json("study", plan, "--check")
+
+    assert [v["model"] for v in checked["variants"]] == ["resnet20", "wrn-16-2"]
+
+
 def test_output_that_is_a_file_is_refused(reference, tmp_path, sublens):
     plan, _, _ = reference
     (tmp_path / "file").write_text("x")
