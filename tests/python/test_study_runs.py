@@ -94,9 +94,9 @@ def train_and_record(out, depth, epochs=EPOCHS, seed=0):
     return layers
 
 
-def study(*args, timeout=600):
+def study(*args, timeout=600, env=NO_TORCH):
     return subprocess.run([BIN, "--quiet", "study", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=NO_TORCH)
+                          text=True, timeout=timeout, env=env)
 
 
 def read_safetensors(path):
@@ -336,3 +336,41 @@ def test_a_plan_variant_may_name_a_recorded_run(recorded, tmp_path):
     assert variant["layers"] == ["block1", "block2"]
     assert [h["epoch"] for h in variant["heatmaps"]] == [1, EPOCHS]
     assert [d["epoch"] for d in variant["dynamics"]] == list(range(1, EPOCHS + 1))
+
+
+MIXED = """
+name = "mixed"
+[dataset]
+name = "fashion-mnist"
+[analysis]
+n = 60
+layers = "blocks"
+threads = 2
+[training]
+model = "cnn2"
+base_width = 4
+epochs = 2
+train_fraction = 0.01
+[[variants]]
+name = "zoo"
+group = "both"
+[[variants]]
+name = "recorded"
+group = "both"
+run = "{run}"
+"""
+
+
+def test_a_recorded_run_and_a_zoo_variant_share_a_group(recorded, tmp_path):
+    run, _, _, _ = recorded
+    plan = tmp_path / "mixed.toml"
+    plan.write_text(MIXED.format(run=run))
+    out = tmp_path / "study"
+    proc = study(plan, "-o", out, "--no-figures", env=os.environ)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sources = {r["variant"]: r["source"] for r in rows(out / "variants.csv")}
+    assert sources["zoo"].startswith("zoo: cnn2, 2 epochs")
+    assert sources["recorded"].startswith("run: " + str(run))
+    assert {r["variant"] for r in rows(out / "heatmaps.csv")} == {"zoo", "recorded"}
+    html = (out / "report.html").read_text()
+    assert "trained by the study: cnn2" in html and "recorded run " + str(run) in html
