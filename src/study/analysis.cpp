@@ -465,6 +465,19 @@ json compute(Analysis& a) {
           {"files", files}};
 }
 
+// A step rejected its input (exit 2; it printed why): the user's error. What this run wrote holds
+// nothing of value: the folder it created, or in an existing folder an empty steps/ and the
+// predictions it derived.
+void remove_what_this_run_wrote(const fs::path& dir, bool created, bool had_predictions) {
+  std::error_code error;
+  if (created) {
+    fs::remove_all(dir, error);
+    return;
+  }
+  if (fs::is_empty(dir / "steps", error)) fs::remove(dir / "steps", error);
+  if (!had_predictions) fs::remove(dir / "predictions.npy", error);
+}
+
 }  // namespace
 
 json run_analysis(const AnalysisOptions& options) {
@@ -473,6 +486,7 @@ json run_analysis(const AnalysisOptions& options) {
   const fs::path dir = options.output;
   std::error_code error;
   const bool created = !fs::exists(dir, error);
+  const bool had_predictions = fs::exists(dir / "predictions.npy", error);
   fs::create_directories(dir);
   json result;
   int ran = 0, skipped = 0;
@@ -490,15 +504,7 @@ json run_analysis(const AnalysisOptions& options) {
     ran = steps.ran();
     skipped = steps.skipped();
   } catch (const StepFailed& failure) {
-    // A step that rejected its input (exit 2) printed why: an analysis folder this run created
-    // holds nothing of value (no empty steps/ left behind).
-    if (failure.exit_code == 2) {
-      if (created) {
-        fs::remove_all(dir);
-      } else if (fs::is_empty(dir / "steps", error)) {
-        fs::remove(dir / "steps", error);
-      }
-    }
+    if (failure.exit_code == 2) remove_what_this_run_wrote(dir, created, had_predictions);
     throw;
   }
   // result.json holds no timings or step counts: a rerun writes byte-identical files.

@@ -374,3 +374,56 @@ def test_a_recorded_run_and_a_zoo_variant_share_a_group(recorded, tmp_path):
     assert {r["variant"] for r in rows(out / "heatmaps.csv")} == {"zoo", "recorded"}
     html = (out / "report.html").read_text()
     assert "trained by the study: cnn2" in html and "recorded run " + str(run) in html
+
+
+def analysis_inputs(tmp_path, names, nan=False):
+    """Activations of torchvision-style layers (file order = network order), labels, logits."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % CLASSES
+    arrays = {}
+    for k, name in enumerate(names):
+        x = rng.standard_normal((60, 6)) + 2.0 * np.eye(CLASSES, 6)[labels] * (k + 1)
+        arrays[name] = x.astype(np.float32)
+    if nan:
+        arrays[names[1]][3, 2] = np.nan
+    write_safetensors(tmp_path / "acts.safetensors", arrays)
+    np.save(tmp_path / "labels.npy", labels)
+    np.save(tmp_path / "logits.npy", rng.standard_normal((60, CLASSES)))
+    return tmp_path / "acts.safetensors"
+
+
+def analyze(tmp_path, acts, out):
+    return subprocess.run([BIN, "--quiet", "analyze", acts, "--labels", tmp_path / "labels.npy",
+                           "--logits", tmp_path / "logits.npy", "-o", out, "--no-figures"],
+                          capture_output=True, text=True, timeout=300, env=NO_TORCH)
+
+
+def test_analyze_writes_every_table_and_matrix_in_network_order(tmp_path):
+    names = ["conv1", "layer1", "layer2", "avgpool", "fc"]  # name order differs
+    out = tmp_path / "out"
+    proc = analyze(tmp_path, analysis_inputs(tmp_path, names), out)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["layer"] for r in rows(out / "layers.csv")] == names
+    assert [r["layer"] for r in rows(out / "table1.csv")] == names
+    for matrix in ("ssc-cka", "linear-cka"):
+        with open(out / f"{matrix}.csv", newline="") as f:
+            table = list(csv.reader(f))
+        assert table[0][1:] == names and [r[0] for r in table[1:]] == names
+        np.testing.assert_array_equal(np.load(out / f"{matrix}.npy"),
+                                      np.array([[float(v) for v in r[1:]] for r in table[1:]]))
+    acts = read_safetensors(tmp_path / "acts.safetensors")
+    linear = np.load(out / "linear-cka.npy")
+    assert linear[0, 3] == pytest.approx(linear_cka(acts["conv1"], acts["avgpool"]), abs=CKA_TOL)
+
+
+def test_a_step_rejecting_its_input_is_the_users_error_and_leaves_nothing(tmp_path):
+    acts = analysis_inputs(tmp_path, ["a", "b", "c"], nan=True)
+    out = tmp_path / "out"
+    proc = analyze(tmp_path, acts, out)
+    # The step's own one line (naming the file), exit 2, no steps/ folder or partial outputs.
+    assert_bad_input(proc, "acts.safetensors", outputs=[out])
+    assert "internal error" not in proc.stderr
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert_bad_input(analyze(tmp_path, acts, existing), "acts.safetensors")
+    assert list(existing.iterdir()) == []
