@@ -292,13 +292,9 @@ VariantPlan read_variant(const Reader& reader, const toml::table& table, const s
   return variant;
 }
 
-}  // namespace
-
-Plan parse_plan(const std::string& text, const fs::path& file) {
-  const Reader reader(file);
-  toml::table root;
+toml::table parse_toml(const std::string& text, const fs::path& file) {
   try {
-    root = toml::parse(text, file.string());
+    return toml::parse(text, file.string());
   } catch (const toml::parse_error& error) {
     const auto& begin = error.source().begin;
     throw InputError(
@@ -306,11 +302,10 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
         "line " + std::to_string(begin.line) + ", column " + std::to_string(begin.column),
         "is not valid TOML: " + std::string(error.description()));
   }
-  reader.only_keys(root, "", {"name", "dataset", "analysis", "nmf", "training", "variants"});
-  Plan plan;
-  plan.file = file;
-  reader.string(root, "name", "name", plan.name);
+}
 
+// [dataset]: its name and folder (absolute, canonical: part of the steps' keys).
+void read_dataset(const Reader& reader, const toml::table& root, const fs::path& file, Plan& plan) {
   if (const toml::table* dataset = reader.table(root, "dataset", "dataset")) {
     reader.only_keys(*dataset, "dataset", {"name", "data_dir"});
     reader.string(*dataset, "name", "dataset.name", plan.dataset);
@@ -332,8 +327,11 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
   // One spelling of the folder whichever way the plan was named (plans/p.toml, ./plans/p.toml,
   // from another directory): it is part of the steps' keys and of the training recipe.
   plan.data_dir = fs::weakly_canonical(fs::absolute(plan.data_dir));
+}
 
-  VariantPlan defaults;
+// [analysis]: the analysis set, SSC and report settings; its `layers` go to `defaults`.
+void read_analysis(const Reader& reader, const toml::table& root, Plan& plan,
+                   VariantPlan& defaults) {
   if (const toml::table* analysis = reader.table(root, "analysis", "analysis")) {
     reader.only_keys(*analysis, "analysis",
                      {"n", "seed", "split", "layers", "tau", "threads", "confidently_wrong", "top",
@@ -354,6 +352,10 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.integer(*analysis, "top", "analysis.top", plan.top, 1, 1000);
     reader.integer(*analysis, "spectrum_k", "analysis.spectrum_k", plan.spectrum_k, 1, 100000);
   }
+}
+
+// [nmf]: ranks (sorted, unique, below analysis.n), layers, iterations.
+void read_nmf(const Reader& reader, const toml::table& root, Plan& plan) {
   if (const toml::table* nmf = reader.table(root, "nmf", "nmf")) {
     reader.only_keys(*nmf, "nmf", {"ranks", "layers", "max_iter"});
     reader.integers(*nmf, "ranks", "nmf.ranks", plan.nmf_ranks, 1);
@@ -368,6 +370,10 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.fail("nmf.ranks", "must be < analysis.n = " + std::to_string(plan.n) +
                                  " (the default ranks go up to 50)");
   }
+}
+
+// analysis.n against the size of the dataset's split (npy: checked when the study starts).
+void check_split_size(const Reader& reader, const Plan& plan) {
   // What the dataset's standard files hold (npy: read from its headers when the study starts).
   const std::int64_t split_size = plan.dataset == "npy"                 ? 0
                                   : plan.split == "test"                ? 10000
@@ -377,6 +383,22 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.fail("analysis.n", "must be <= " + std::to_string(split_size) + " (images in the " +
                                   plan.dataset + " " + plan.split + " split)");
   }
+}
+
+}  // namespace
+
+Plan parse_plan(const std::string& text, const fs::path& file) {
+  const Reader reader(file);
+  const toml::table root = parse_toml(text, file);
+  reader.only_keys(root, "", {"name", "dataset", "analysis", "nmf", "training", "variants"});
+  Plan plan;
+  plan.file = file;
+  reader.string(root, "name", "name", plan.name);
+  read_dataset(reader, root, file, plan);
+  VariantPlan defaults;
+  read_analysis(reader, root, plan, defaults);
+  read_nmf(reader, root, plan);
+  check_split_size(reader, plan);
   if (const toml::table* training = reader.table(root, "training", "training")) {
     reader.only_keys(*training, "training", kTrainingKeys);
     reader.training(*training, "training", defaults);
