@@ -34,6 +34,24 @@ std::string tagged(const std::string& claim, const json& variant) {
   return claim + " [" + variant["name"].get<std::string>() + "]";
 }
 
+// Where a variant came from, for the statistic: "trained by the study (cnn2)" or "recorded run
+// r18 (pytorch-recorder)"; empty for records without a source.
+std::string source_note(const json& variant) {
+  const json source = variant.value("source", json());
+  if (!source.is_object()) return "";
+  if (source.value("kind", "") == "zoo") {
+    const json& model = variant.value("model", json());
+    return "; variant trained by the study (" +
+           (model.is_string() ? model.get<std::string>() : "") + ")";
+  }
+  std::string note = "; variant from the recorded run " + source.value("run", std::string());
+  const json& meta = source.value("metadata", json());
+  if (meta.is_object() && meta.contains("source") && meta["source"].is_string()) {
+    note += " (" + meta["source"].get<std::string>() + ")";
+  }
+  return note;
+}
+
 // Epoch e -> mean over layers of SSC-CKA-to-final(e) - (e - 1), for consecutive analysed epochs.
 std::map<int, double> cka_gain_per_epoch(const json& dynamics) {
   std::map<int, double> gain;
@@ -79,7 +97,7 @@ std::optional<json> shallow_layers_converge_first(const json& v) {
   return finding_json(tagged("Shallower layers converge earlier (paper A, Fig. 2)", v),
                       sign_held(rho, 1),
                       "epoch at which SSC-CKA to the final epoch first reaches 0.9: " + statistic +
-                          format("; Spearman rho with layer index %.3f", rho));
+                          format("; Spearman rho with layer index %.3f", rho) + source_note(v));
 }
 
 std::optional<json> modularity_grows_with_training(const json& v) {
@@ -101,7 +119,8 @@ std::optional<json> modularity_grows_with_training(const json& v) {
   return finding_json(tagged("Modularity grows with training (paper A, Fig. 1)", v),
                       compared == 0 ? std::nullopt : std::optional<bool>(2 * grew > compared),
                       std::to_string(grew) + " of " + std::to_string(compared) +
-                          " layers grew from the first to the last epoch: " + values);
+                          " layers grew from the first to the last epoch: " + values +
+                          source_note(v));
 }
 
 std::optional<json> cka_jumps_at_lr_decay(const json& v) {
@@ -196,7 +215,8 @@ std::optional<json> block_diagonal_fades_with_epochs(const json& v) {
   return finding_json(
       tagged("Block-diagonal structure is stronger after fewer epochs (paper A, Fig. 6)", v),
       sign_held(rho, -1),
-      "block-diagonal strength: " + statistic + format("; Spearman rho with epoch %.3f", rho));
+      "block-diagonal strength: " + statistic + format("; Spearman rho with epoch %.3f", rho) +
+          source_note(v));
 }
 
 std::optional<json> poorer_training_lower_rmse(const std::vector<const json*>& members,

@@ -57,6 +57,15 @@ TEST(ShallowLayersConvergeFirst, HeldNotHeldUndecided) {
   EXPECT_FALSE(shallow_layers_converge_first(variant("d", {{1, 1}}, {{0, 0}})).has_value());
 }
 
+TEST(Findings, NameTheVariantsSource) {
+  json v = variant("a", {{0.95, 0.5, 0.2}, {0.97, 0.92, 0.5}, {1, 1, 1}},
+                   {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}});
+  v["source"] = {
+      {"kind", "run"}, {"run", "/runs/r18"}, {"metadata", {{"source", "pytorch-recorder"}}}};
+  const std::string statistic = (*shallow_layers_converge_first(v))["statistic"];
+  EXPECT_NE(statistic.find("recorded run /runs/r18 (pytorch-recorder)"), std::string::npos);
+}
+
 TEST(ModularityGrowsWithTraining, HeldNotHeldUndecided) {
   const json cka = {{0.5, 0.5}, {1, 1}};
   const auto grows = variant("a", cka, {{0.1, 0.2}, {0.3, 0.4}});
