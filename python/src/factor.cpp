@@ -70,15 +70,18 @@ void bind_factor(py::module_& m) {
         py::list input_factors;
         py::list layer_factors;
         py::dict block_rmse;
+        py::dict block_relative_rmse;
         for (std::size_t b = 0; b < result.factors.blocks.size(); ++b) {
           const bool is_input = b < input_blocks.size();
           const auto& name = is_input ? input_names[b] : layer_names[b - input_blocks.size()];
           block_rmse[py::str(name)] = result.block_rmse[b];
+          block_relative_rmse[py::str(name)] = result.block_relative_rmse[b];
           (is_input ? input_factors : layer_factors)
               .append(from_matrix(std::move(result.factors.blocks[b])));
         }
         py::dict values;
         values["rmse"] = result.rmse;
+        values["relative_rmse"] = result.relative_rmse;
         values["objective"] = result.objective;
         values["iterations"] = result.iterations;
         values["converged"] = result.converged;
@@ -88,6 +91,7 @@ void bind_factor(py::module_& m) {
         values["input_factors"] = input_factors;
         values["layer_factors"] = layer_factors;
         values["block_rmse"] = block_rmse;
+        values["block_relative_rmse"] = block_relative_rmse;
         values["squared_error"] = py::cast(result.squared_error);
         values["objective_history"] = py::array(py::cast(result.objective_history));
         values["seconds"] = result.seconds;
@@ -108,7 +112,9 @@ with each block N x d_b (row = input), w = 1, or w_b = 1/||X_b||^2 with weight_b
 `inputs` and `layers` are arrays, lists of arrays or dicts {name: array} (None for no block).
 solver: "mu" (the paper's multiplicative updates) or "hals".
 Returns CoupledNmfResult: shared (F, N x r), input_factors / layer_factors (d_b x r each), rmse,
-block_rmse {name: rmse}, objective, objective_history, iterations, converged, seconds.
+block_rmse {name: rmse}, relative_rmse and block_relative_rmse {name: ||residual|| / ||block||}
+(these compare across blocks of different scales), objective, objective_history, iterations,
+converged, seconds.
 
 Example:
     >>> r = sublens.coupled_nmf(images, {"fc": acts}, rank=20, solver="hals")

@@ -47,6 +47,12 @@ def test_coupled_nmf_result_and_reconstruction():
     reconstruction = result.shared @ result.layer_factors[0].T
     rmse = np.sqrt(np.mean((reconstruction - layer) ** 2))
     assert rmse == pytest.approx(result.block_rmse["fc"], rel=1e-6, abs=1e-12)
+    relative = np.linalg.norm(reconstruction - layer) / np.linalg.norm(layer)
+    assert relative == pytest.approx(result.block_relative_rmse["fc"], rel=1e-6, abs=1e-12)
+    residual = np.linalg.norm(result.shared @ result.input_factors[0].T - images) ** 2 + \
+        np.linalg.norm(reconstruction - layer) ** 2
+    data = np.linalg.norm(images) ** 2 + np.linalg.norm(layer) ** 2
+    assert result.relative_rmse == pytest.approx(np.sqrt(residual / data), rel=1e-6, abs=1e-12)
     assert result.rmse < 1e-2
     assert "CoupledNmfResult(" in repr(result) and "rank 3" in result.brief_report
     assert len(result.objective_history) == result.iterations

@@ -1,17 +1,28 @@
 // sublens analyze — every analysis of both papers that needs no training, on activations a user
 // brings; writes data files, CSV/JSON tables and a self-contained report.html. Resumable: a rerun
 // skips every step whose inputs did not change (see include/sublens/study/analysis.hpp).
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "command.hpp"
 #include "sublens/study/analysis.hpp"
+#include "sublens/study/steps.hpp"
 
 namespace sublens::cli {
 namespace {
 
 nlohmann::json analyze_command(const study::AnalysisOptions& options) {
-  nlohmann::json result = study::run_analysis(options);
+  nlohmann::json result;
+  try {
+    result = study::run_analysis(options);
+  } catch (const study::StepFailed& failure) {
+    // A step rejected its input (exit 2): the user's error, whose one line the step printed.
+    if (failure.exit_code != 2) throw;
+    std::fflush(nullptr);
+    std::exit(2);
+  }
   nlohmann::json summary = {{"command", "analyze"},
                             {"output", options.output.string()},
                             {"n_inputs", result["n_inputs"]},

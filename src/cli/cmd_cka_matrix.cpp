@@ -1,8 +1,12 @@
 // `sublens cka-matrix`: CKA between all pairs of layers of one source, or layers of A x layers of
 // B (two epochs, two networks). A source is a folder of scipy-sparse .npz graphs (as written by
-// `sublens ssc --all-layers`, names = file stems, natural order), one sparse .npz graph, or an
-// activations file (.npy/.npz/.safetensors, layers in file order). Each layer's own quantities
-// are computed once. Writes the matrix (.npy) and a CSV with the layer names.
+// `sublens ssc --all-layers`, names = file stems, in the network order its layers.json records,
+// else natural order), one sparse .npz graph, or an activations file (.npy/.npz/.safetensors,
+// layers in file order). --layers (names or globs) selects the layers and sets the matrix order.
+// Each layer's own quantities are computed once. Writes the matrix (.npy) and a CSV with the
+// layer names.
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -25,7 +29,7 @@ struct CkaMatrixCommandOptions {
   std::string a, b;
   std::string kind = "auto";
   std::string estimator = "biased";
-  std::vector<std::string> layers;  // --layer (activation sources)
+  std::vector<std::string> layers;  // --layers: names or globs, in matrix order
   std::string output;
   std::string csv;
 };
@@ -61,33 +65,101 @@ struct Source {
   std::vector<RowMatrix> activations;
 };
 
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+// The layers `patterns` name (exact names or fnmatch globs), in pattern order; a glob's matches
+// keep the order of `available`. No patterns: all of `available`.
+std::vector<std::string> select_layers(const std::string& source,
+                                       const std::vector<std::string>& available,
+                                       const std::vector<std::string>& patterns) {
+  if (patterns.empty()) return available;
+  std::vector<std::string> selected;
+  for (const auto& pattern : patterns) {
+    bool matched = false;
+    for (const auto& name : available) {
+      if (name == pattern || fnmatch(pattern.c_str(), name.c_str(), 0) == 0) {
+        matched = true;
+        if (std::find(selected.begin(), selected.end(), name) == selected.end()) {
+          selected.push_back(name);
+        }
+      }
+    }
+    if (!matched) {
+      throw InputError(source, "--layers '" + pattern + "'",
+                       "matches no layer (available: " + join(available) + ")");
+    }
+  }
+  return selected;
+}
+
+// A graph folder's layers, each with its file: in the order of the folder's layers.json (network
+// order, written by `ssc --all-layers`) when it has one, unlisted files after them in natural
+// order.
+std::vector<std::pair<std::string, fs::path>> folder_graphs(const fs::path& dir) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".npz") {
+      files.push_back(entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const fs::path& x, const fs::path& y) {
+    return natural_less(x.stem().string(), y.stem().string());
+  });
+  if (files.empty()) throw InputError(dir.string(), "graphs", "folder holds no .npz graph");
+  std::vector<std::pair<std::string, fs::path>> graphs;
+  graphs.reserve(files.size());
+  for (const auto& file : files) {
+    graphs.emplace_back(io::layer_name_from_stem(file.stem().string()), file);
+  }
+  const auto order = io::read_layer_order(dir);
+  if (!order) return graphs;
+  std::vector<std::pair<std::string, fs::path>> ordered;
+  for (const auto& name : *order) {
+    const auto it = std::find_if(graphs.begin(), graphs.end(),
+                                 [&](const auto& graph) { return graph.first == name; });
+    if (it == graphs.end()) {
+      throw InputError(
+          (dir / io::kLayerOrderFile).string(), "layers",
+          "lists '" + name + "' but the folder has no " + io::layer_file_stem(name) + ".npz");
+    }
+    ordered.push_back(*it);
+    graphs.erase(it);
+  }
+  ordered.insert(ordered.end(), graphs.begin(), graphs.end());
+  return ordered;
+}
+
 Source load_source(const std::string& path, bool graph, const std::vector<std::string>& layers) {
   Source source;
   if (graph) {
-    std::vector<fs::path> files;
+    std::vector<std::pair<std::string, fs::path>> graphs;
     if (fs::is_directory(path)) {
-      for (const auto& entry : fs::directory_iterator(path)) {
-        if (entry.is_regular_file() && entry.path().extension() == ".npz") {
-          files.push_back(entry.path());
-        }
-      }
-      std::sort(files.begin(), files.end(), [](const fs::path& x, const fs::path& y) {
-        return natural_less(x.stem().string(), y.stem().string());
-      });
-      if (files.empty()) throw InputError(path, "graphs", "folder holds no .npz graph");
+      graphs = folder_graphs(path);
     } else {
-      files.push_back(path);
+      graphs.emplace_back(io::layer_name_from_stem(fs::path(path).stem().string()), path);
     }
-    for (const auto& file : files) {
-      source.names.push_back(io::layer_name_from_stem(file.stem().string()));
-      source.graphs.push_back(io::read_sparse_npz(file));
+    std::vector<std::string> available;
+    available.reserve(graphs.size());
+    for (const auto& graph_file : graphs) available.push_back(graph_file.first);
+    for (const auto& name : select_layers(path, available, layers)) {
+      const auto it = std::find_if(graphs.begin(), graphs.end(), [&](const auto& graph_file) {
+        return graph_file.first == name;
+      });
+      source.names.push_back(name);
+      source.graphs.push_back(io::read_sparse_npz(it->second));
       source.graphs.back().makeCompressed();
     }
   } else {
     if (fs::is_directory(path)) {
       throw InputError(path, "A", "is a folder; linear/rbf CKA needs an activations file");
     }
-    for (auto& layer : io::load_activations(path, layers)) {
+    std::vector<std::string> available;
+    for (const auto& array : io::list_arrays(path)) available.push_back(array.name);
+    for (auto& layer : io::load_activations(path, select_layers(path, available, layers))) {
       source.names.push_back(layer.name);
       source.activations.push_back(std::move(layer.values));
     }
@@ -115,10 +187,6 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
                                 command.kind + "')");
   }
   const bool graph = kind == "graph";
-  if (graph && !command.layers.empty()) {
-    throw std::invalid_argument(
-        "cka-matrix: --layer chooses activation layers; it does not apply to --kind graph");
-  }
   const Source a = load_source(command.a, graph, command.layers);
   Source b;
   if (!command.b.empty()) b = load_source(command.b, graph, command.layers);
@@ -185,7 +253,10 @@ const bool registered = register_command(
                       "graph, linear or rbf; auto: graph for folders and sparse .npz, else linear")
            ->capture_default_str();
        app.add_option("--estimator", o->estimator, "biased or unbiased")->capture_default_str();
-       app.add_option("--layer", o->layers, "Activation layers to use (repeatable; default all)");
+       app.add_option("--layers,--layer", o->layers,
+                      "Layers in matrix order: names or globs, comma-separated or repeated "
+                      "(default: all, in file order or a graph folder's network order)")
+           ->delimiter(',');
        app.add_option("-o,--output", o->output, "CKA matrix, .npy float64")->required();
        app.add_option("--csv", o->csv, "CSV with layer names (default: -o with .csv)");
        return [o] { return cka_matrix_command(*o); };

@@ -6,10 +6,16 @@
 // (MNIST-style, optionally gzipped). uint8 images are divided by 255 (so pixels lie in [0, 1], the
 // scale of the usual torchvision ToTensor input); other dtypes are used as stored. Each channel
 // becomes one block D_i (N x H*W). ACTS is any activation file `load_activations` reads.
-// Every block must be non-negative; --shift-min subtracts each negative block's minimum first.
+// Every block must be non-negative; --shift-min subtracts each negative block's minimum first,
+// --skip-negative leaves such blocks out. sweep.json records what was shifted (by how much) and
+// what was skipped.
+//
+// Errors. RMSE (in each block's units) and relative RMSE = ||residual||_F / ||block||_F (of the
+// block as factorized), which compares across layers of different scales.
 //
 // Outputs in DIR:
-//   sweep.csv, sweep.json         one row per rank and block (plus "total"): RMSE mean and std
+//   sweep.csv, sweep.json         one row per rank and block (plus "total"): RMSE and relative RMSE
+//                                 mean and std over seeds
 //   rank<r>/F.npy                 N x r shared factor of the best seed (lowest objective)
 //   rank<r>/P_<channel>.npy/.png  pixels x r input factor; PNG: its columns as H x W tiles
 //   rank<r>/O_<layer>.npy/.png    neurons x r layer factor; PNG: neuron x factor heatmap
@@ -47,6 +53,7 @@ struct FactorizeCommandOptions {
   double epsilon = 1e-9;                          // MU denominator epsilon
   bool weight_blocks = false;                     // divide each block by its Frobenius norm
   bool shift_min = false;                         // shift negative blocks to a minimum of 0
+  bool skip_negative = false;                     // leave blocks with negative entries out
   bool no_latent = false;                         // skip the per-rank factors and PNGs
   std::string output;                             // output folder
 };
@@ -57,8 +64,39 @@ struct Block {
   RowMatrix values;  // N x d
   Index height = 0;  // image height (inputs only), for latent images
   Index width = 0;   // image width (inputs only)
+  double min = 0;    // smallest entry as read
   double shift = 0;  // added by --shift-min
 };
+
+// Applies --shift-min / --skip-negative to every block (or requires non-negative blocks); returns
+// the blocks to factorize and the skipped ones as sweep.json rows.
+std::vector<Block> prepare_blocks(std::vector<Block> blocks, const FactorizeCommandOptions& options,
+                                  nlohmann::json* skipped) {
+  std::vector<Block> kept;
+  for (auto& block : blocks) {
+    const std::string label =
+        (block.kind == "input" ? "channel " + block.name + " of " + options.inputs
+                               : block.name + " of " + options.activations);
+    if (!options.shift_min && !options.skip_negative) {
+      factor::require_non_negative(block.values, label);
+    } else if (!block.values.allFinite()) {
+      throw std::invalid_argument("factorize: block '" + label + "' has NaN or Inf entries");
+    }
+    block.min = block.values.size() > 0 ? block.values.minCoeff() : 0.0;
+    if (options.skip_negative && block.min < 0) {
+      skipped->push_back({{"name", block.name}, {"kind", block.kind}, {"min", block.min}});
+      continue;
+    }
+    if (options.shift_min) block.shift = factor::shift_to_non_negative(block.values);
+    kept.push_back(std::move(block));
+  }
+  if (kept.empty()) {
+    throw std::invalid_argument(
+        "factorize: every block has negative entries, so --skip-negative left none to factorize "
+        "(use --shift-min)");
+  }
+  return kept;
+}
 
 std::vector<Block> load_images(const fs::path& path) {
   require_readable_file(path, "--inputs");
@@ -105,6 +143,9 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
   if (!options.layers.empty() && options.activations.empty()) {
     throw std::invalid_argument("factorize: --layers needs --acts");
   }
+  if (options.shift_min && options.skip_negative) {
+    throw std::invalid_argument("factorize: give --shift-min or --skip-negative, not both");
+  }
   if (options.output.empty()) throw InputError("(none)", "-o", "an output folder is required");
   if (fs::exists(options.output) && !fs::is_directory(options.output)) {
     throw InputError(options.output, "-o", "exists and is not a folder");
@@ -121,7 +162,6 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
 
   std::vector<Block> blocks;
   if (!options.inputs.empty()) blocks = load_images(options.inputs);
-  const std::size_t n_input_blocks = blocks.size();
   if (!options.activations.empty()) {
     require_readable_file(options.activations, "--acts");
     for (auto& layer : io::load_activations(options.activations, options.layers)) {
@@ -141,22 +181,11 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
           "' of " + options.activations + " has " + std::to_string(block.values.rows()) + " rows");
     }
   }
-  for (auto& block : blocks) {
-    const std::string label =
-        (block.kind == "input" ? "channel " + block.name + " of " + options.inputs
-                               : block.name + " of " + options.activations);
-    if (options.shift_min) {
-      if (!block.values.allFinite()) {
-        throw std::invalid_argument("factorize: block '" + label + "' has NaN or Inf entries");
-      }
-      block.shift = factor::shift_to_non_negative(block.values);
-    } else {
-      factor::require_non_negative(block.values, label);
-    }
-  }
+  nlohmann::json skipped = nlohmann::json::array();
+  blocks = prepare_blocks(std::move(blocks), options, &skipped);
   std::vector<const RowMatrix*> inputs, layers;
-  for (std::size_t b = 0; b < blocks.size(); ++b) {
-    (b < n_input_blocks ? inputs : layers).push_back(&blocks[b].values);
+  for (const auto& block : blocks) {  // inputs come first in `blocks`
+    (block.kind == "input" ? inputs : layers).push_back(&block.values);
   }
   const factor::RankSweepResult sweep = factor::rank_sweep(inputs, layers, sweep_options);
   // Created only now: a sweep that rejects its arguments leaves no empty folder behind.
@@ -166,25 +195,32 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
   const fs::path dir(options.output);
   std::ostringstream csv;
   csv.precision(10);
-  csv << "rank,block,kind,rmse_mean,rmse_std,seeds,iterations_mean,converged,seconds_mean\n";
+  csv << "rank,block,kind,rmse_mean,rmse_std,relative_rmse_mean,relative_rmse_std,seeds,"
+         "iterations_mean,converged,seconds_mean,shift\n";
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& row : sweep.rows) {
     csv << row.rank << ",total,total," << row.rmse_mean << "," << row.rmse_std << ","
-        << options.seeds << "," << row.iterations_mean << "," << row.converged << ","
-        << row.seconds_mean << "\n";
+        << row.relative_rmse_mean << "," << row.relative_rmse_std << "," << options.seeds << ","
+        << row.iterations_mean << "," << row.converged << "," << row.seconds_mean << ",\n";
     nlohmann::json per_block = nlohmann::json::array();
     for (std::size_t b = 0; b < blocks.size(); ++b) {
       csv << row.rank << "," << csv_field(blocks[b].name) << "," << blocks[b].kind << ","
-          << row.block_rmse_mean[b] << "," << row.block_rmse_std[b] << "," << options.seeds << ","
-          << row.iterations_mean << "," << row.converged << "," << row.seconds_mean << "\n";
+          << row.block_rmse_mean[b] << "," << row.block_rmse_std[b] << ","
+          << row.block_relative_rmse_mean[b] << "," << row.block_relative_rmse_std[b] << ","
+          << options.seeds << "," << row.iterations_mean << "," << row.converged << ","
+          << row.seconds_mean << "," << blocks[b].shift << "\n";
       per_block.push_back({{"block", blocks[b].name},
                            {"kind", blocks[b].kind},
                            {"rmse_mean", json_number(row.block_rmse_mean[b])},
-                           {"rmse_std", json_number(row.block_rmse_std[b])}});
+                           {"rmse_std", json_number(row.block_rmse_std[b])},
+                           {"relative_rmse_mean", json_number(row.block_relative_rmse_mean[b])},
+                           {"relative_rmse_std", json_number(row.block_relative_rmse_std[b])}});
     }
     rows.push_back({{"rank", row.rank},
                     {"rmse_mean", json_number(row.rmse_mean)},
                     {"rmse_std", json_number(row.rmse_std)},
+                    {"relative_rmse_mean", json_number(row.relative_rmse_mean)},
+                    {"relative_rmse_std", json_number(row.relative_rmse_std)},
                     {"objective_mean", json_number(row.objective_mean)},
                     {"iterations_mean", row.iterations_mean},
                     {"converged", row.converged},
@@ -192,11 +228,17 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
                     {"blocks", per_block}});
   }
   nlohmann::json block_info = nlohmann::json::array();
+  nlohmann::json shifted = nlohmann::json::array();
   for (const auto& block : blocks) {
     block_info.push_back({{"name", block.name},
                           {"kind", block.kind},
                           {"dims", block.values.cols()},
+                          {"min", block.min},
+                          {"shifted", block.shift > 0},
                           {"shift", block.shift}});
+    if (block.shift > 0) {
+      shifted.push_back({{"name", block.name}, {"kind", block.kind}, {"shift", block.shift}});
+    }
   }
   nlohmann::json summary = {{"command", "factorize"},
                             {"n_inputs", n},
@@ -206,7 +248,12 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
                             {"tolerance", options.tolerance},
                             {"weight_blocks", options.weight_blocks},
                             {"rmse_definition", "sqrt(sum of squared errors / number of entries)"},
+                            {"relative_rmse_definition",
+                             "||residual||_F / ||block||_F of the block as factorized (after any "
+                             "shift); total: sqrt(sum of squared errors / sum of squared entries)"},
                             {"blocks", block_info},
+                            {"shifted", shifted},
+                            {"skipped", skipped},
                             {"ranks", rows}};
   io::write_file_atomically(dir / "sweep.csv", csv.str());
   io::write_file_atomically(dir / "sweep.json", summary.dump(2) + "\n");
@@ -276,6 +323,8 @@ const bool registered = register_command(
                     "Divide each block by its Frobenius norm (default off, as in the paper)");
        app.add_flag("--shift-min", options->shift_min,
                     "Shift each block with negative entries so its minimum is 0");
+       app.add_flag("--skip-negative", options->skip_negative,
+                    "Leave blocks with negative entries out (listed under 'skipped')");
        app.add_flag("--no-latent", options->no_latent, "Do not write per-rank factors and PNGs");
        app.add_option("-o,--output", options->output, "Output folder (created if missing)")
            ->required();

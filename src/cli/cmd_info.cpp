@@ -1,6 +1,8 @@
 // `sublens info FILE`: what a data file holds — format, arrays (name, dtype, shape, N, d), whether
 // every value is finite — as one JSON object on stdout. Reads .npy, .npz, .safetensors,
 // scipy-sparse .npz, IDX (MNIST-style, raw or gzipped) and CIFAR-10/100 binary batches.
+// `sublens info RUN` (a folder holding run.json) validates the run folder completely (every file
+// and value) and describes it: N, classes, layers, epochs with accuracy, inputs, metadata, bytes.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -9,6 +11,7 @@
 #include "command.hpp"
 #include "sublens/core/error.hpp"
 #include "sublens/io/io.hpp"
+#include "sublens/io/run.hpp"
 
 namespace sublens::cli {
 namespace {
@@ -111,7 +114,57 @@ nlohmann::json arrays_json(const io::NamedArrays& arrays) {
           {"N", shared && n ? nlohmann::json(*n) : nlohmann::json(nullptr)}};
 }
 
+std::uintmax_t folder_bytes(const fs::path& dir) {
+  std::uintmax_t bytes = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file()) bytes += entry.file_size();
+  }
+  return bytes;
+}
+
+// A run folder, validated with every value checked (bad folders are InputErrors: exit 2).
+nlohmann::json run_info(const fs::path& dir) {
+  const io::RunFolder run = io::read_run(dir, true);
+  nlohmann::json layers = nlohmann::json::array();
+  for (const io::RunLayer& layer : run.layers) {
+    layers.push_back({{"name", layer.name}, {"shape", layer.shape}, {"d", layer.d()}});
+  }
+  nlohmann::json epochs = nlohmann::json::array();
+  std::uintmax_t bytes = fs::file_size(run.json_file()) + fs::file_size(run.labels_file());
+  if (run.input_shape) bytes += fs::file_size(run.inputs_file());
+  for (const io::RunEpoch& epoch : run.epochs) {
+    epochs.push_back({{"epoch", epoch.epoch}, {"accuracy", epoch.accuracy}});
+    for (const char* suffix : {".safetensors", ".predictions.npy", ".softmax.npy"}) {
+      bytes += fs::file_size(run.epoch_file(epoch.epoch, suffix));
+    }
+  }
+  return {{"file", dir.string()},
+          {"format", "run"},
+          {"version", run.version},
+          {"N", run.n_inputs},
+          {"n_classes", run.n_classes},
+          {"class_names",
+           run.class_names.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.class_names)},
+          {"layers", layers},
+          {"n_layers", run.layers.size()},
+          {"epochs", epochs},
+          {"n_epochs", run.epochs.size()},
+          {"inputs",
+           run.input_shape ? nlohmann::json{{"shape", *run.input_shape}} : nlohmann::json(nullptr)},
+          {"metadata", run.metadata},
+          {"bytes", bytes},  // the files the run lists
+          {"folder_bytes", folder_bytes(dir)},
+          {"valid", true}};
+}
+
 nlohmann::json info_command(const InfoOptions& options) {
+  if (fs::is_directory(options.file)) {
+    if (!io::is_run_folder(options.file)) {
+      throw InputError(options.file.string(), "FILE",
+                       "is a folder without run.json (expected a data file or a run folder)");
+    }
+    return run_info(options.file);
+  }
   require_readable_file(options.file, "FILE");
   const fs::path& path = options.file;
   const std::string format = options.format == "auto" ? detect_format(path) : options.format;
@@ -171,12 +224,14 @@ nlohmann::json info_command(const InfoOptions& options) {
 }
 
 const bool registered = register_command(
-    {"info", "Describe a data file: format, arrays with dtype/shape/N/d, finite check",
+    {"info",
+     "Describe a data file (format, arrays with dtype/shape/N/d, finite check) or validate and "
+     "describe a run folder",
      "sublens info acts.npz    # also .npy .safetensors, scipy-sparse .npz, "
-     "t10k-images-idx3-ubyte.gz, CIFAR data_batch_1.bin",
+     "t10k-images-idx3-ubyte.gz, CIFAR data_batch_1.bin, a run folder RUN/",
      [](CLI::App& app) {
        auto options = std::make_shared<InfoOptions>();
-       app.add_option("FILE", options->file, "File to describe")->required();
+       app.add_option("FILE", options->file, "File or run folder to describe")->required();
        app.add_option("--format", options->format,
                       "Format, when the magic bytes and extension do not tell")
            ->check(CLI::IsMember(

@@ -133,6 +133,13 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
       io::write_sparse_npz(c_path, layer.result.coefficients);
     }
   }
+  if (several) {  // the network order, for cka-matrix over the folder
+    std::vector<std::string> names;
+    names.reserve(solved.size());
+    for (const auto& layer : solved) names.push_back(layer.name);
+    io::write_layer_order(command.output, names);
+    if (!command.coef_output.empty()) io::write_layer_order(command.coef_output, names);
+  }
   for (const auto& layer : solved) {
     const ssc::Result& r = layer.result;
     nlohmann::json row = {

@@ -1,11 +1,15 @@
 // sublens study PLAN.toml -o DIR — train every variant of a plan and run the analyses of both
-// papers on them; resumable (a killed run continues where it stopped). See
+// papers on them; sublens study --run RUN [--run RUN2 ...] -o DIR — the same analyses of
+// recorded runs, no plan needed. Resumable (a killed run continues where it stopped). See
 // include/sublens/study/study.hpp and plans/README.md.
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "command.hpp"
 #include "sublens/study/plan.hpp"
+#include "sublens/study/steps.hpp"
 #include "sublens/study/study.hpp"
 
 namespace sublens::cli {
@@ -13,36 +17,54 @@ namespace {
 
 struct StudyCommand {
   std::filesystem::path plan;
+  std::vector<std::filesystem::path> runs;
   study::StudyOptions options;
   bool check = false;
 };
 
+nlohmann::json study_command(const StudyCommand& command) {
+  if (command.plan.empty() == command.runs.empty()) {
+    throw std::invalid_argument("give a PLAN or one or more --run RUN, not both");
+  }
+  // The whole plan (or every run folder) is checked before DIR is created or any step runs.
+  const study::Plan plan =
+      command.plan.empty() ? study::plan_for_runs(command.runs) : study::read_plan(command.plan);
+  if (command.check) {
+    nlohmann::json summary = study::check_plan(plan);
+    summary["command"] = "study";
+    return summary;
+  }
+  if (command.options.output.empty()) throw std::invalid_argument("-o DIR is required");
+  try {
+    return study::run_study(plan, command.options);
+  } catch (const study::StepFailed& failure) {
+    // A step rejected its input (exit 2): the user's error, whose one line the step printed.
+    if (failure.exit_code != 2) throw;
+    std::fflush(nullptr);
+    std::exit(2);
+  }
+}
+
 const bool registered = register_command(
     {"study",
-     "Run a study plan: train its variants, capture, SSC graphs and every measure; tables + report",
-     "sublens study plans/fashion-mnist-depth.toml -o depth/   # rerun to resume",
+     "Run a study plan, or analyse recorded runs: SSC graphs, every measure, tables + report",
+     "sublens study plans/fashion-mnist-depth.toml -o depth/   # rerun to resume\n"
+     "  sublens study --run runs/resnet18 --run runs/resnet34 -o study/",
      [](CLI::App& app) {
        auto command = std::make_shared<StudyCommand>();
-       app.add_option("PLAN", command->plan, "Study plan (TOML; see plans/README.md)")->required();
+       app.add_option("PLAN", command->plan, "Study plan (TOML; see plans/README.md)");
+       app.add_option("--run", command->runs,
+                      "A recorded run folder (run.json, per-epoch activations; see README); "
+                      "repeatable: each is a variant of one group, analysed as its data allows");
        app.add_option("-o,--output", command->options.output,
                       "Output folder (created if missing; required unless --check)");
        app.add_flag("--check", command->check,
-                    "Only read and validate the plan; print it as JSON (no data needed)");
+                    "Only read and validate the plan or runs; print them as JSON");
        app.add_option("--threads", command->options.threads,
                       "Threads for training and SSC (default: the plan's, 0: all cores)");
        app.add_flag("!--no-figures", command->options.figures,
                     "Do not write figures/*.svg|png (they need Chromium)");
-       return [command] {
-         // The whole plan is checked before DIR is created or any step runs.
-         const study::Plan plan = study::read_plan(command->plan);
-         if (command->check) {
-           nlohmann::json summary = study::check_plan(plan);
-           summary["command"] = "study";
-           return summary;
-         }
-         if (command->options.output.empty()) throw std::invalid_argument("-o DIR is required");
-         return study::run_study(plan, command->options);
-       };
+       return [command] { return study_command(*command); };
      }});
 
 }  // namespace

@@ -122,6 +122,12 @@ double residual_squared(const RowMatrix& x, const Matrix& f, const Matrix& w) {
   return total;
 }
 
+// sqrt(error / norm2): 0 for an exact fit of zero data, +Inf for a non-zero fit of it.
+double relative_error(double squared_error, double norm2) {
+  if (norm2 > 0) return std::sqrt(squared_error / norm2);
+  return squared_error == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+}
+
 }  // namespace
 
 std::string nmf_solver_name(NmfSolver solver) { return solver == NmfSolver::kHals ? "hals" : "mu"; }
@@ -290,17 +296,21 @@ CoupledNmfResult coupled_nmf(const std::vector<const RowMatrix*>& inputs,
   // Exact final errors from the residual.
   double total_error = 0;
   double total_entries = 0;
+  double total_norm2 = 0;
   double weighted = 0;
   for (std::size_t b = 0; b < n_blocks; ++b) {
     const double error = residual_squared(*blocks.values[b], f, w[b]);
     const double entries = static_cast<double>(n) * static_cast<double>(dims[b]);
     result.squared_error.push_back(error);
     result.block_rmse.push_back(std::sqrt(error / entries));
+    result.block_relative_rmse.push_back(relative_error(error, norm2[b]));
     total_error += error;
     total_entries += entries;
+    total_norm2 += norm2[b];
     weighted += weight[b] * error;
   }
   result.rmse = std::sqrt(total_error / total_entries);
+  result.relative_rmse = relative_error(total_error, total_norm2);
   result.objective = weighted;
   return result;
 }
@@ -338,8 +348,8 @@ RankSweepResult rank_sweep(const std::vector<const RowMatrix*>& inputs,
   for (int rank : options.ranks) {
     RankSweepRow row;
     row.rank = rank;
-    std::vector<double> rmse, objective;
-    std::vector<std::vector<double>> block_rmse(n_blocks);
+    std::vector<double> rmse, relative, objective;
+    std::vector<std::vector<double>> block_rmse(n_blocks), block_relative(n_blocks);
     double iterations = 0, seconds = 0;
     CoupledNmfResult best;
     bool have_best = false;
@@ -349,8 +359,12 @@ RankSweepResult rank_sweep(const std::vector<const RowMatrix*>& inputs,
       run.seed = options.base.seed + static_cast<std::uint64_t>(s);
       CoupledNmfResult fit = coupled_nmf(inputs, layers, run);
       rmse.push_back(fit.rmse);
+      relative.push_back(fit.relative_rmse);
       objective.push_back(fit.objective);
-      for (std::size_t b = 0; b < n_blocks; ++b) block_rmse[b].push_back(fit.block_rmse[b]);
+      for (std::size_t b = 0; b < n_blocks; ++b) {
+        block_rmse[b].push_back(fit.block_rmse[b]);
+        block_relative[b].push_back(fit.block_relative_rmse[b]);
+      }
       iterations += fit.iterations;
       seconds += fit.seconds;
       row.converged += fit.converged ? 1 : 0;
@@ -362,12 +376,16 @@ RankSweepResult rank_sweep(const std::vector<const RowMatrix*>& inputs,
     }
     double unused = 0;
     mean_std(rmse, &row.rmse_mean, &row.rmse_std);
+    mean_std(relative, &row.relative_rmse_mean, &row.relative_rmse_std);
     mean_std(objective, &row.objective_mean, &unused);
     for (std::size_t b = 0; b < n_blocks; ++b) {
       double mean = 0, spread = 0;
       mean_std(block_rmse[b], &mean, &spread);
       row.block_rmse_mean.push_back(mean);
       row.block_rmse_std.push_back(spread);
+      mean_std(block_relative[b], &mean, &spread);
+      row.block_relative_rmse_mean.push_back(mean);
+      row.block_relative_rmse_std.push_back(spread);
     }
     row.iterations_mean = iterations / options.n_seeds;
     row.seconds_mean = seconds / options.n_seeds;

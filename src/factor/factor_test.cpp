@@ -145,14 +145,49 @@ TEST(CoupledNmf, TraceObjectiveMatchesTheExactResidual) {
   const auto result = coupled_nmf({&data.blocks[0]}, {&data.blocks[1]}, options);
 
   double exact = 0;
+  double data_norm2 = 0;
   for (int b = 0; b < 2; ++b) {
     const RowMatrix residual =
         data.blocks[b] - result.factors.shared * result.factors.blocks[b].transpose();
     exact += residual.squaredNorm();
+    data_norm2 += data.blocks[b].squaredNorm();
     EXPECT_NEAR(result.squared_error[b], residual.squaredNorm(), 1e-9 * exact);
+    EXPECT_NEAR(result.block_relative_rmse[b], residual.norm() / data.blocks[b].norm(), 1e-12);
   }
   EXPECT_NEAR(result.objective_history.back(), exact, 1e-9 * exact);
   EXPECT_NEAR(result.rmse, std::sqrt(exact / (40.0 * 30.0)), 1e-12);
+  EXPECT_NEAR(result.relative_rmse, std::sqrt(exact / data_norm2), 1e-12);
+}
+
+TEST(CoupledNmf, RelativeRmseComparesBlocksOfDifferentScales) {
+  // The same data at two scales (x1 and x1000): block weighting fits both alike, so their RMSEs
+  // differ 1000-fold while their relative RMSEs agree.
+  const Synthetic data = synthetic(30, {10}, 3, 8);
+  const RowMatrix large = 1000.0 * data.blocks[0];
+  CoupledNmfOptions options;
+  options.rank = 2;
+  options.solver = NmfSolver::kHals;
+  options.weight_blocks = true;
+  options.max_iterations = 200;
+  RankSweepOptions sweep_options;
+  sweep_options.ranks = {2};
+  sweep_options.n_seeds = 2;
+  sweep_options.base = options;
+  sweep_options.progress = false;
+
+  const auto sweep = rank_sweep({&data.blocks[0]}, {&large}, sweep_options);
+
+  const RankSweepRow& row = sweep.rows[0];
+  ASSERT_EQ(row.block_relative_rmse_mean.size(), 2u);
+  EXPECT_GT(row.block_relative_rmse_mean[0], 1e-3);  // rank 2 < 3: not exact
+  EXPECT_NEAR(row.block_rmse_mean[1], 1000.0 * row.block_rmse_mean[0],
+              1e-6 * row.block_rmse_mean[1]);
+  EXPECT_NEAR(row.block_relative_rmse_mean[1], row.block_relative_rmse_mean[0],
+              1e-6 * row.block_relative_rmse_mean[0]);
+  EXPECT_NEAR(row.relative_rmse_mean, row.block_relative_rmse_mean[0],
+              1e-6 * row.relative_rmse_mean);
+  EXPECT_GE(row.relative_rmse_std, 0.0);
+  EXPECT_EQ(row.block_relative_rmse_std.size(), 2u);
 }
 
 TEST(CoupledNmf, HalsReachesAtMostTheMultiplicativeObjective) {

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <system_error>
 
 #include "internal.hpp"
@@ -144,6 +146,39 @@ std::string layer_name_from_stem(const std::string& stem) {
     }
   }
   return name;
+}
+
+void write_layer_order(const fs::path& folder, const std::vector<std::string>& names) {
+  write_file_atomically(folder / kLayerOrderFile, nlohmann::json{{"layers", names}}.dump(2) + "\n");
+}
+
+std::optional<std::vector<std::string>> read_layer_order(const fs::path& folder) {
+  const fs::path path = folder / kLayerOrderFile;
+  std::error_code error;
+  if (!fs::exists(path, error)) return std::nullopt;
+  const std::vector<std::byte> bytes = internal::read_file(path);
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(reinterpret_cast<const char*>(bytes.data()),
+                                 reinterpret_cast<const char*>(bytes.data()) + bytes.size());
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path.string(), "json", std::string("invalid JSON: ") + e.what());
+  }
+  const auto layers = root.is_object() ? root.find("layers") : root.end();
+  if (!root.is_object() || layers == root.end() || !layers->is_array()) {
+    throw InputError(path.string(), "layers", "must be a list of layer names");
+  }
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (const auto& name : *layers) {
+    if (!name.is_string()) throw InputError(path.string(), "layers", "must hold strings");
+    if (!seen.insert(name.get<std::string>()).second) {
+      throw InputError(path.string(), "layers",
+                       "'" + name.get<std::string>() + "' is listed twice");
+    }
+    names.push_back(name.get<std::string>());
+  }
+  return names;
 }
 
 }  // namespace sublens::io

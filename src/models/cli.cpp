@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "run_output.hpp"
 #include "sublens/core/progress.hpp"
 #include "sublens/models/models.hpp"
 
@@ -139,13 +140,49 @@ Runner setup_train(CLI::App& app) {
   };
 }
 
+// `extract --torchscript A.pt [--torchscript B.pt ...] --inputs X.npy --labels Y.npy --layers ...
+// -o RUNDIR [--epoch 1,2]`: one epoch of a run folder per model file.
+json torchscript_run(const ExtractOptions& options, const TorchScriptOptions& script,
+                     const std::vector<std::filesystem::path>& models,
+                     const std::filesystem::path& labels) {
+  if (options.output.empty() || !detail::is_run_output(options.output)) {
+    throw std::invalid_argument(
+        "several --torchscript models record a run folder: -o RUNDIR (no extension)");
+  }
+  const std::pair<bool, const char*> run_only[] = {{!options.run_dir.empty(), "--run"},
+                                                   {options.all_epochs, "--all-epochs"},
+                                                   {options.n != 0, "--n"},
+                                                   {!options.classes.empty(), "--classes"},
+                                                   {options.sample_seed >= 0, "--sample-seed"}};
+  for (const auto& [given, flag] : run_only) {
+    if (given) throw std::invalid_argument(std::string(flag) + " applies to --run only");
+  }
+  TorchScriptRunOptions run;
+  run.models = models;
+  run.epochs = options.epochs;
+  run.labels = labels;
+  run.capture = script;
+  run.capture.layers = options.layers;
+  run.capture.output = options.output;
+  run.capture.batch_size = options.batch_size;
+  run.capture.threads = options.threads;
+  const TorchScriptRunResult result = extract_torchscript_run(run);
+  return json{{"output", options.output.string()},    {"epochs", result.epochs},
+              {"accuracy", result.accuracy},          {"n_inputs", result.n_inputs},
+              {"layers", points_json(result.layers)}, {"seconds", number(result.seconds)}};
+}
+
 Runner setup_extract(CLI::App& app) {
   auto options = std::make_shared<ExtractOptions>();
   auto script = std::make_shared<TorchScriptOptions>();
-  auto model_path = std::make_shared<std::filesystem::path>();
+  auto model_paths = std::make_shared<std::vector<std::filesystem::path>>();
+  auto labels = std::make_shared<std::filesystem::path>();
   app.add_option("--run", options->run_dir, "Run folder written by 'sublens train'");
-  app.add_option("--torchscript", *model_path,
-                 "A scripted or traced model saved by torch.jit.save");
+  app.add_option("--torchscript", *model_paths,
+                 "A scripted or traced model saved by torch.jit.save; repeat it (one file per "
+                 "epoch) with -o RUNDIR to record a run folder");
+  app.add_option("--labels", *labels,
+                 "With --torchscript and -o RUNDIR: class labels of --inputs, .npy integers");
   app.add_option("--inputs", script->inputs, "With --torchscript: inputs .npy (N x ...)");
   app.add_option("--epoch", options->epochs, "Checkpoint epoch(s) to capture (default: the last)")
       ->delimiter(',');
@@ -169,9 +206,16 @@ Runner setup_extract(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--max-memory", options->max_memory_gb, "Refuse captures needing more GB")
       ->capture_default_str();
-  app.add_option("-o,--output", options->output, "Activations .safetensors or .npz");
-  return [options, script, model_path] {
-    if (!model_path->empty()) {
+  app.add_option("-o,--output", options->output,
+                 "Activations .safetensors or .npz, or a run folder (no extension: run.json, "
+                 "labels, inputs and per-epoch files; see README)");
+  return [options, script, model_paths, labels] {
+    if (!model_paths->empty() &&
+        (model_paths->size() > 1 || detail::is_run_output(options->output))) {
+      return torchscript_run(*options, *script, *model_paths, *labels);
+    }
+    if (!model_paths->empty()) {
+      const std::filesystem::path* model_path = &model_paths->front();
       // The run-only options would be silently ignored: refuse them instead.
       const std::pair<bool, const char*> run_only[] = {{!options->run_dir.empty(), "--run"},
                                                        {!options->epochs.empty(), "--epoch"},

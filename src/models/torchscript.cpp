@@ -37,6 +37,29 @@ namespace {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// The model's output rows [begin, end) as softmax and argmax (run folders record both).
+void keep_outputs(const c10::IValue& output, std::int64_t begin, std::int64_t end, std::int64_t n,
+                  const TorchScriptOptions& options, TorchScriptResult& result) {
+  if (!output.isTensor() || output.toTensor().dim() != 2 ||
+      output.toTensor().size(0) != end - begin || output.toTensor().size(1) < 2) {
+    throw InputError(options.model.string(), "forward",
+                     "must return N x classes logits (classes >= 2) to record a run folder");
+  }
+  const torch::Tensor logits = output.toTensor().to(torch::kFloat);
+  const std::int64_t classes = logits.size(1);
+  if (begin == 0) {
+    result.n_classes = static_cast<int>(classes);
+    result.softmax.assign(static_cast<std::size_t>(n * classes), 0.0F);
+    result.predictions.assign(static_cast<std::size_t>(n), 0);
+  }
+  const torch::Tensor probabilities = torch::softmax(logits, 1).contiguous();
+  std::memcpy(result.softmax.data() + begin * classes, probabilities.data_ptr<float>(),
+              probabilities.numel() * sizeof(float));
+  const torch::Tensor predicted = logits.argmax(1).contiguous();
+  std::memcpy(result.predictions.data() + begin, predicted.data_ptr<std::int64_t>(),
+              (end - begin) * sizeof(std::int64_t));
+}
+
 // Dotted submodule path of the call stack a node was inlined from ("" at the top level), or
 // std::nullopt when the node carries no call stack.
 std::optional<std::string> callstack_path(const jit::Node* node) {
@@ -167,7 +190,7 @@ TorchScriptResult extract_torchscript(const TorchScriptOptions& options) {
     jit::WithInsertPoint guard(value->node()->next());
     captured.push_back(graph->insert(jit::aten::clone, {value}));
   }
-  if (!options.output.empty()) {
+  if (!options.output.empty() && !options.keep_arrays) {
     const std::string ext = options.output.extension().string();
     if (ext != ".safetensors" && ext != ".npz") {
       throw InputError(options.output.string(), "-o", "must end in .safetensors or .npz");
@@ -207,6 +230,7 @@ TorchScriptResult extract_torchscript(const TorchScriptOptions& options) {
                        first_line(error.what_without_backtrace()));
     }
     const auto elements = stack.back().toTuple()->elements();
+    if (options.keep_arrays) keep_outputs(elements[0], begin, end, n, options, result);
     for (std::size_t l = 0; l < options.layers.size(); ++l) {
       const auto value =
           elements[l + 1].toTensor().to(torch::kFloat).reshape({end - begin, -1}).contiguous();
@@ -229,7 +253,9 @@ TorchScriptResult extract_torchscript(const TorchScriptOptions& options) {
     progress.advance(end - begin);
   }
   progress.finish();
-  if (!options.output.empty()) {
+  if (options.keep_arrays) {
+    result.arrays = std::move(arrays);
+  } else if (!options.output.empty()) {
     if (options.output.extension() == ".npz") {
       io::write_npz(options.output, arrays);
     } else {

@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "run_output.hpp"
 #include "sublens/core/error.hpp"
 #include "sublens/core/progress.hpp"
 #include "sublens/core/threads.hpp"
@@ -427,6 +428,29 @@ TrainResult train(const TrainOptions& caller_options) {
   return result;
 }
 
+// What a zoo capture puts in a run folder: labels, the images as stored (float32), their positions
+// in the split, and metadata naming the training (config.json) and the analysis set.
+detail::RunInputs run_inputs(const Dataset& data, const ModelSpec& spec,
+                             const ModelDescription& description, const json& config,
+                             const ExtractOptions& options) {
+  detail::RunInputs inputs;
+  inputs.labels = data.labels;
+  inputs.inputs = data.images;
+  inputs.indices = data.indices;
+  inputs.n_classes = spec.num_classes;
+  std::string from = config.at("dataset").at("name").get<std::string>() + " " + options.split +
+                     " split, " + std::to_string(data.size()) + " inputs";
+  if (options.sample_seed >= 0) from += " drawn with seed " + std::to_string(options.sample_seed);
+  inputs.metadata = {{"source", "sublens-train"},
+                     {"model", description.display_name},
+                     {"parameters", description.parameters},
+                     {"inputs_from", from},
+                     {"inputs_scale", "as stored in the dataset (e.g. 0-255), not normalised"},
+                     {"train_run", fs::absolute(options.run_dir).lexically_normal().string()},
+                     {"recipe", config}};
+  return inputs;
+}
+
 ExtractResult extract(const ExtractOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const fs::path config_path = options.run_dir / "config.json";
@@ -438,9 +462,11 @@ ExtractResult extract(const ExtractOptions& options) {
     throw std::invalid_argument("--layers: give at least one layer name or pattern");
   if (options.batch_size < 1) throw std::invalid_argument("batch size must be >= 1");
   if (options.n < 0) throw std::invalid_argument("--n must be >= 0");
+  const bool to_run = detail::is_run_output(options.output);
   const std::string ext = options.output.extension().string();
-  if (ext != ".safetensors" && ext != ".npz") {
-    throw InputError(options.output.string(), "-o", "must end in .safetensors or .npz");
+  if (!to_run && ext != ".safetensors" && ext != ".npz") {
+    throw InputError(options.output.string(), "-o",
+                     "must end in .safetensors or .npz, or name a run folder");
   }
   const json config = read_json(config_path);
   ModelSpec spec;
@@ -525,7 +551,7 @@ ExtractResult extract(const ExtractOptions& options) {
   }
   const fs::path parent =
       options.output.has_parent_path() ? options.output.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent)) {
+  if (!to_run && !fs::is_directory(parent)) {
     throw InputError(options.output.string(), "-o",
                      "folder " + parent.string() + " does not exist");
   }
@@ -534,12 +560,18 @@ ExtractResult extract(const ExtractOptions& options) {
   const auto sidecar = [&](const std::string& suffix) { return fs::path(stem.string() + suffix); };
   std::vector<std::int64_t> rows(n);
   std::iota(rows.begin(), rows.end(), std::int64_t{0});
-  io::write_npy(sidecar(".labels.npy"), io::NdArray::from_int64({n}, data.labels.data()));
-  io::write_npy(sidecar(".indices.npy"), io::NdArray::from_int64({n}, data.indices.data()));
-  result.sidecars = {sidecar(".labels.npy"), sidecar(".indices.npy")};
-  if (options.save_images) {
-    io::write_npy(sidecar(".images.npy"), data.images);
-    result.sidecars.push_back(sidecar(".images.npy"));
+  io::RunFolder run;
+  if (to_run) {
+    run = detail::open_run_output(options.output, result.layers,
+                                  run_inputs(data, spec, description, config, options));
+  } else {
+    io::write_npy(sidecar(".labels.npy"), io::NdArray::from_int64({n}, data.labels.data()));
+    io::write_npy(sidecar(".indices.npy"), io::NdArray::from_int64({n}, data.indices.data()));
+    result.sidecars = {sidecar(".labels.npy"), sidecar(".indices.npy")};
+    if (options.save_images) {
+      io::write_npy(sidecar(".images.npy"), data.images);
+      result.sidecars.push_back(sidecar(".images.npy"));
+    }
   }
   result.n_inputs = n;
   result.epochs = epochs;
@@ -587,14 +619,21 @@ ExtractResult extract(const ExtractOptions& options) {
     for (std::int64_t i = 0; i < n; ++i) correct += predictions[i] == data.labels[i];
     result.accuracy.push_back(static_cast<double>(correct) / static_cast<double>(n));
 
-    char tag[32] = "";
-    if (epochs.size() > 1) std::snprintf(tag, sizeof tag, ".epoch-%04d", epoch);
-    const fs::path output =
-        epochs.size() > 1 ? fs::path(stem.string() + tag + ext) : options.output;
     std::vector<std::pair<std::string, std::string>> metadata = {
         {"sublens.model", description.display_name},
         {"sublens.epoch", std::to_string(epoch)},
         {"sublens.split", options.split}};
+    if (to_run) {
+      detail::write_run_epoch(run, epoch, arrays, predictions, softmax, data.labels, metadata);
+      result.outputs.push_back(run.epoch_file(epoch, ".safetensors"));
+      result.sidecars.push_back(run.epoch_file(epoch, ".predictions.npy"));
+      result.sidecars.push_back(run.epoch_file(epoch, ".softmax.npy"));
+      continue;
+    }
+    char tag[32] = "";
+    if (epochs.size() > 1) std::snprintf(tag, sizeof tag, ".epoch-%04d", epoch);
+    const fs::path output =
+        epochs.size() > 1 ? fs::path(stem.string() + tag + ext) : options.output;
     for (const auto& point : result.layers) {
       std::string shape;
       for (const auto s : point.shape) {

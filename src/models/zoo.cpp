@@ -489,19 +489,6 @@ class DenseNet : public ZooNet {
   nn::Linear fc_{nullptr};
 };
 
-const std::vector<std::string> kFamilies = {"cnn2", "alexnet", "vgg", "resnet", "wrn", "densenet"};
-
-ModelSpec with_defaults(ModelSpec spec) {
-  if (spec.depth <= 0) {
-    if (spec.name == "vgg") spec.depth = 11;
-    if (spec.name == "resnet") spec.depth = 20;
-    if (spec.name == "wrn") spec.depth = 16;
-    if (spec.name == "densenet") spec.depth = 40;
-  }
-  if (spec.name == "wrn" && spec.width <= 0) spec.width = 2;
-  return spec;
-}
-
 }  // namespace
 
 Capture::Capture(std::vector<std::string> patterns) : patterns_(std::move(patterns)), all_(false) {}
@@ -518,43 +505,10 @@ void Capture::put(const std::string& name, const torch::Tensor& value) {
   if (wants(name)) values.emplace_back(name, value.detach());
 }
 
-ModelSpec parse_model_name(const std::string& text) {
-  std::string lower;
-  for (const char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const auto& family : {"cnn2", "alexnet", "densenet", "resnet", "wrn", "vgg"}) {
-    const std::string prefix = family;
-    if (lower.rfind(prefix, 0) != 0) continue;
-    ModelSpec spec;
-    spec.name = prefix;
-    std::string rest = lower.substr(prefix.size());
-    if (!rest.empty() && rest[0] == '-') rest.erase(0, 1);
-    if (!rest.empty()) {
-      std::size_t used = 0;
-      bool ok = std::isdigit(static_cast<unsigned char>(rest[0])) != 0 && prefix != "cnn2" &&
-                prefix != "alexnet";
-      if (ok) {
-        spec.depth = std::stoi(rest, &used);
-        rest = rest.substr(used);
-        if (!rest.empty() && prefix == "wrn" && (rest[0] == '-' || rest[0] == 'x') &&
-            rest.size() > 1 && std::isdigit(static_cast<unsigned char>(rest[1]))) {
-          spec.width = std::stoi(rest.substr(1), &used);
-          rest = rest.substr(1 + used);
-        }
-        ok = rest.empty();
-      }
-      if (!ok) break;
-    }
-    return with_defaults(spec);
-  }
-  throw std::invalid_argument(
-      "model must be one of cnn2, alexnet, vgg[N], resnet[N], wrn[-D-K], densenet[N] (is \"" +
-      text + "\")");
-}
-
 void validate(const ModelSpec& input) {
-  const ModelSpec spec = with_defaults(input);
+  const ModelSpec spec = with_family_defaults(input);
   const std::string& f = spec.name;
-  if (std::find(kFamilies.begin(), kFamilies.end(), f) == kFamilies.end()) {
+  if (std::find(kModelFamilies.begin(), kModelFamilies.end(), f) == kModelFamilies.end()) {
     throw std::invalid_argument(
         "model must be one of cnn2, alexnet, vgg, resnet, wrn, densenet (is \"" + f + "\")");
   }
@@ -587,7 +541,7 @@ void validate(const ModelSpec& input) {
 }
 
 std::string display_name(const ModelSpec& input) {
-  const ModelSpec spec = with_defaults(input);
+  const ModelSpec spec = with_family_defaults(input);
   if (spec.name == "cnn2" || spec.name == "alexnet") return spec.name;
   if (spec.name == "wrn")
     return "wrn-" + std::to_string(spec.depth) + "-" + std::to_string(spec.width);
@@ -622,7 +576,7 @@ ModelSpec model_spec_from_json(const nlohmann::json& json) {
 
 std::shared_ptr<ZooNet> make_model(const ModelSpec& input) {
   validate(input);
-  const ModelSpec spec = with_defaults(input);
+  const ModelSpec spec = with_family_defaults(input);
   if (spec.name == "cnn2") return std::make_shared<Cnn2>(spec);
   if (spec.name == "alexnet") return std::make_shared<AlexNet>(spec);
   if (spec.name == "vgg") return std::make_shared<Vgg>(spec);

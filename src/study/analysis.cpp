@@ -1,17 +1,16 @@
-// The `analyze` pipeline and its report sections. See include/sublens/study/analysis.hpp.
+// The `analyze` pipeline: checks, steps, tables and result.json of one set of activations. Its
+// findings are in findings.cpp, its report sections in analysis_report.cpp. See
+// include/sublens/study/analysis.hpp.
 #include "sublens/study/analysis.hpp"
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <limits>
 #include <sstream>
 
+#include "findings.hpp"
 #include "internal.hpp"
 #include "sublens/core/error.hpp"
-#include "sublens/factor/latent.hpp"
 #include "sublens/io/io.hpp"
 #include "sublens/study/steps.hpp"
 #include "sublens/study/study.hpp"
@@ -23,10 +22,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace detail;  // NOLINT(google-build-using-namespace): this module's helpers
 
-// Findings thresholds, named after the papers' claims.
-// Table 1 (paper A): SSC-label accuracy 95.8% vs network 95.8%; "close" = within this.
-constexpr double kTable1Tolerance = 0.05;
-
 void require_file(const fs::path& path, const std::string& option) {
   std::error_code error;
   if (!fs::is_regular_file(path, error)) {
@@ -34,70 +29,21 @@ void require_file(const fs::path& path, const std::string& option) {
   }
 }
 
-io::NdArray read_images(const fs::path& path) {
-  const std::string name = path.filename().string();
-  if (path.extension() == ".npy") return io::read_npy(path);
-  return io::read_idx(path);
-}
+// What the inputs hold, once checked.
+struct Checked {
+  std::int64_t n = 0;
+  std::int64_t n_classes = 0;
+  std::vector<std::string> layers;  // network order
+  std::vector<std::int64_t> dims;   // per layer
+  RowMatrix logits;                 // empty without --logits
+};
 
-// PNG data URLs of grey inputs (N x H x W or N x 1 x H x W; a 3-channel input is averaged), each
-// scaled to its own [min, max]. Empty when the shape is not an image's.
-std::vector<std::string> thumbnails(const fs::path& images_file, Index n_inputs) {
-  const io::NdArray images = read_images(images_file);
-  const auto& shape = images.shape;
-  Index height = 0, width = 0, channels = 1;
-  if (shape.size() == 3) {
-    height = shape[1];
-    width = shape[2];
-  } else if (shape.size() == 4 && (shape[1] == 1 || shape[1] == 3)) {
-    channels = shape[1];
-    height = shape[2];
-    width = shape[3];
-  } else {
-    return {};
-  }
-  if (shape[0] != n_inputs || height > 64 || width > 64) return {};
-  const std::vector<double> values = images.to_double();
-  const Index pixels = height * width;
-  std::vector<std::string> urls;
-  urls.reserve(static_cast<std::size_t>(n_inputs));
-  for (Index i = 0; i < n_inputs; ++i) {
-    std::vector<double> grey(static_cast<std::size_t>(pixels), 0.0);
-    for (Index c = 0; c < channels; ++c) {
-      for (Index p = 0; p < pixels; ++p) {
-        grey[p] += values[static_cast<std::size_t>((i * channels + c) * pixels + p)] / channels;
-      }
-    }
-    const auto [low, high] = std::minmax_element(grey.begin(), grey.end());
-    const double span = *high - *low > 0 ? *high - *low : 1.0;
-    factor::GrayImage image{width, height, std::vector<std::uint8_t>(grey.size())};
-    for (std::size_t p = 0; p < grey.size(); ++p) {
-      image.pixels[p] = static_cast<std::uint8_t>(std::lround(255.0 * (grey[p] - *low) / span));
-    }
-    urls.push_back("data:image/png;base64," + base64(factor::encode_png(image)));
-  }
-  return urls;
-}
-
-}  // namespace
-
-json run_analysis(const AnalysisOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  // ---- Validate every input before any step runs.
-  require_file(options.activations, "ACTS");
-  require_file(options.labels, "--labels");
-  const std::vector<io::ArrayInfo> arrays = io::list_arrays(options.activations);
-  if (arrays.empty()) throw InputError(options.activations.string(), "arrays", "must hold a layer");
-  const std::int64_t n = arrays.front().shape.empty() ? 0 : arrays.front().shape.front();
-  if (n < 3) {
-    throw InputError(options.activations.string(), "shape", "must have N >= 3 inputs");
-  }
+void check_labels(const AnalysisOptions& options, Checked& checked) {
   const std::vector<std::int64_t> labels = io::read_int_vector(options.labels);
-  if (static_cast<std::int64_t>(labels.size()) != n) {
+  if (static_cast<std::int64_t>(labels.size()) != checked.n) {
     throw InputError(options.labels.string(), "shape",
-                     "must have N = " + std::to_string(n) +
-                         " entries (the activations' first "
-                         "axis), not " +
+                     "must have N = " + std::to_string(checked.n) +
+                         " entries (the activations' first axis), not " +
                          std::to_string(labels.size()));
   }
   for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -107,7 +53,37 @@ json run_analysis(const AnalysisOptions& options) {
                            std::to_string(labels[i]) + ")");
     }
   }
-  const std::int64_t n_classes = *std::max_element(labels.begin(), labels.end()) + 1;
+  checked.n_classes = *std::max_element(labels.begin(), labels.end()) + 1;
+}
+
+// The layers in network order: options.layers, or the file's order.
+void check_layers(const AnalysisOptions& options, const std::vector<io::ArrayInfo>& arrays,
+                  Checked& checked) {
+  auto dims = [](const io::ArrayInfo& array) {
+    std::int64_t d = 1;
+    for (std::size_t k = 1; k < array.shape.size(); ++k) d *= array.shape[k];
+    return d;
+  };
+  if (options.layers.empty()) {
+    for (const auto& array : arrays) {
+      checked.layers.push_back(array.name);
+      checked.dims.push_back(dims(array));
+    }
+    return;
+  }
+  for (const auto& layer : options.layers) {
+    const auto found = std::find_if(arrays.begin(), arrays.end(),
+                                    [&](const io::ArrayInfo& a) { return a.name == layer; });
+    if (found == arrays.end()) {
+      throw InputError(options.activations.string(), "layers", "has no layer " + layer);
+    }
+    checked.layers.push_back(layer);
+    checked.dims.push_back(dims(*found));
+  }
+}
+
+void check_optional_inputs(const AnalysisOptions& options, Checked& checked) {
+  const std::int64_t n = checked.n;
   if (!options.predictions.empty()) {
     require_file(options.predictions, "--predictions");
     const auto predictions = io::read_int_vector(options.predictions);
@@ -117,328 +93,310 @@ json run_analysis(const AnalysisOptions& options) {
                            std::to_string(predictions.size()));
     }
   }
-  RowMatrix logits;
   if (!options.logits.empty()) {
     require_file(options.logits, "--logits");
-    logits = io::read_matrix(options.logits);
-    if (logits.rows() != n || logits.cols() < 2) {
+    checked.logits = io::read_matrix(options.logits);
+    if (checked.logits.rows() != n || checked.logits.cols() < 2) {
       throw InputError(options.logits.string(), "shape",
                        "must be N x classes with N = " + std::to_string(n) +
-                           " and classes >= 2, not " + std::to_string(logits.rows()) + " x " +
-                           std::to_string(logits.cols()));
+                           " and classes >= 2, not " + std::to_string(checked.logits.rows()) +
+                           " x " + std::to_string(checked.logits.cols()));
     }
   }
   if (!options.images.empty()) {
     require_file(options.images, "--images");
-    const io::NdArray images = read_images(options.images);
-    if (images.shape.empty() || images.shape.front() != n) {
+    const auto arrays = io::list_arrays(options.images);
+    if (arrays.empty() || arrays.front().shape.empty() || arrays.front().shape.front() != n) {
       throw InputError(options.images.string(), "shape",
                        "first axis must be N = " + std::to_string(n) + " (the activations')");
     }
   }
   if (!options.graphs.empty()) {
-    for (const auto& array : arrays)
-      require_file(options.graphs / (io::layer_file_stem(array.name) + ".npz"), "--graphs");
+    for (const auto& layer : checked.layers) {
+      require_file(options.graphs / (io::layer_file_stem(layer) + ".npz"), "--graphs");
+    }
   }
+}
 
-  const fs::path dir = options.output;
-  fs::create_directories(dir);
-  const std::string acts = options.activations.string();
-  const std::string label_file = options.labels.string();
-  std::vector<std::string> layers;
-  for (const auto& array : arrays) layers.push_back(array.name);
-  const std::string last = layers.back();
-  const int n_layers = static_cast<int>(layers.size());
+// Every input, before any step runs.
+Checked check_inputs(const AnalysisOptions& options) {
+  require_file(options.activations, "ACTS");
+  require_file(options.labels, "--labels");
+  const std::vector<io::ArrayInfo> arrays = io::list_arrays(options.activations);
+  if (arrays.empty()) throw InputError(options.activations.string(), "arrays", "must hold a layer");
+  Checked checked;
+  checked.n = arrays.front().shape.empty() ? 0 : arrays.front().shape.front();
+  if (checked.n < 3) {
+    throw InputError(options.activations.string(), "shape", "must have N >= 3 inputs");
+  }
+  check_labels(options, checked);
+  check_layers(options, arrays, checked);
+  check_optional_inputs(options, checked);
+  return checked;
+}
 
-  // Predictions: given, or argmax of the logits (written so the steps can read them).
-  fs::path predictions = options.predictions;
-  if (predictions.empty() && logits.size() > 0) {
-    predictions = dir / "predictions.npy";
-    std::vector<std::int64_t> argmax(static_cast<std::size_t>(n));
-    for (Index i = 0; i < n; ++i) logits.row(i).maxCoeff(&argmax[static_cast<std::size_t>(i)]);
-    const io::NdArray array = io::NdArray::from_int64({n}, argmax.data());
-    io::write_atomically(predictions,
-                         [&](const fs::path& temporary) { io::write_npy(temporary, array); });
-  }
-  std::vector<int> ranks;
-  for (int rank : options.ranks) {
-    if (rank >= 1 && rank < n) ranks.push_back(rank);
-  }
-  const bool run_nmf = options.nmf && !options.images.empty() && !ranks.empty();
-  const int planned = (options.graphs.empty() ? 1 : 0) + 2 * n_layers + 2 +
-                      (predictions.empty() ? 0 : 1) + (logits.size() > 0 ? 1 : 0) + 1 +
-                      (run_nmf ? 1 : 0);
-  StepRunner steps(dir, options.who, planned, options.key_root);
-
-  // ---- 1. SSC graph of every layer.
-  const fs::path graphs = options.graphs.empty() ? dir / "graphs" : options.graphs;
-  std::vector<json> ssc_lines;
-  if (options.graphs.empty()) {
-    ssc_lines = steps.run({"ssc",
-                           {"ssc", acts, "--all-layers", "--tau", csv_number(json(options.tau)),
-                            "--threads", std::to_string(options.threads), "-o", graphs.string()},
-                           {options.activations},
-                           {graphs},
-                           /*capture_stderr=*/false,
-                           /*show_progress=*/false,
-                           /*clear_outputs=*/true});
-  }
-  auto graph_of = [&](const std::string& layer) {
+// One analysis in progress: its options, folder, steps and checked inputs.
+struct Analysis {
+  const AnalysisOptions& options;
+  const Checked& checked;
+  fs::path dir;
+  fs::path graphs;
+  fs::path predictions;  // given, or the argmax of the logits; empty without either
+  StepRunner& steps;
+  fs::path graph(const std::string& layer) const {
     return graphs / (io::layer_file_stem(layer) + ".npz");
-  };
+  }
+  const std::string& last() const { return checked.layers.back(); }
+};
 
-  // ---- 2. Modularity per layer, embeddings per layer.
-  json layer_rows = json::array();
-  fs::create_directories(dir / "embeddings");
-  for (int index = 0; index < n_layers; ++index) {
-    const std::string& layer = layers[index];
-    const json modularity =
-        steps
-            .run({"modularity-" + layer,
-                  {"modularity", graph_of(layer).string(), "--labels", label_file},
-                  {graph_of(layer), options.labels},
-                  {}})
-            .at(0);
-    const fs::path embedding = dir / "embeddings" / (io::layer_file_stem(layer) + ".npy");
-    steps.run({"embed-" + layer,
-               {"embed", graph_of(layer).string(), "-k", "3", "-o", embedding.string()},
-               {graph_of(layer)},
-               {embedding}});
+// Predictions given, or the argmax of the logits (written so the steps can read them).
+fs::path predictions_file(const AnalysisOptions& options, const Checked& checked,
+                          const fs::path& dir) {
+  if (!options.predictions.empty() || checked.logits.size() == 0) return options.predictions;
+  const fs::path file = dir / "predictions.npy";
+  std::vector<std::int64_t> argmax(static_cast<std::size_t>(checked.n));
+  for (Index i = 0; i < checked.n; ++i) {
+    checked.logits.row(i).maxCoeff(&argmax[static_cast<std::size_t>(i)]);
+  }
+  const io::NdArray array = io::NdArray::from_int64({checked.n}, argmax.data());
+  io::write_atomically(file, [&](const fs::path& temporary) { io::write_npy(temporary, array); });
+  return file;
+}
+
+std::vector<json> ssc_graphs(Analysis& a) {
+  if (!a.options.graphs.empty()) return {};
+  std::vector<std::string> args = {
+      "ssc",       a.options.activations.string(),    "--tau", csv_number(json(a.options.tau)),
+      "--threads", std::to_string(a.options.threads), "-o",    a.graphs.string()};
+  if (a.options.layers.empty()) {
+    args.emplace_back("--all-layers");
+  } else {
+    for (const auto& layer : a.checked.layers) args.insert(args.end(), {"--layer", layer});
+  }
+  return a.steps.run({"ssc",
+                      args,
+                      {a.options.activations},
+                      {a.graphs},
+                      /*capture_stderr=*/false,
+                      /*show_progress=*/false,
+                      /*clear_outputs=*/true});
+}
+
+// Per layer: modularity, spectral embedding and (with predictions) SSC labels (Table 1).
+json layer_measures(Analysis& a) {
+  json rows = json::array();
+  fs::create_directories(a.dir / "embeddings");
+  const std::string labels = a.options.labels.string();
+  for (std::size_t index = 0; index < a.checked.layers.size(); ++index) {
+    const std::string& layer = a.checked.layers[index];
+    const json modularity = a.steps
+                                .run({"modularity-" + layer,
+                                      {"modularity", a.graph(layer).string(), "--labels", labels},
+                                      {a.graph(layer), a.options.labels},
+                                      {}})
+                                .at(0);
+    const fs::path embedding = a.dir / "embeddings" / (io::layer_file_stem(layer) + ".npy");
+    a.steps.run({"embed-" + layer,
+                 {"embed", a.graph(layer).string(), "-k", "3", "-o", embedding.string()},
+                 {a.graph(layer)},
+                 {embedding}});
     json row = {{"name", layer},
                 {"index", index},
-                {"d", 1},
+                {"d", a.checked.dims[index]},
                 {"modularity", modularity["modularity"]},
                 {"nnz", modularity["nnz"]},
                 {"n_isolated", modularity["n_isolated"]},
-                {"graph", options.graphs.empty() ? relative_to_dir(graph_of(layer), dir)
-                                                 : graph_of(layer).string()},
-                {"embedding", relative_to_dir(embedding, dir)}};
-    std::int64_t d = 1;
-    for (std::size_t k = 1; k < arrays[index].shape.size(); ++k) d *= arrays[index].shape[k];
-    row["d"] = d;
-    layer_rows.push_back(row);
+                {"graph", a.options.graphs.empty() ? relative_to_dir(a.graph(layer), a.dir)
+                                                   : a.graph(layer).string()},
+                {"embedding", relative_to_dir(embedding, a.dir)}};
+    if (!a.predictions.empty()) {
+      const json table1 = a.steps
+                              .run({"ssc-labels-" + layer,
+                                    {"ssc-labels", a.graph(layer).string(), "--labels", labels,
+                                     "--predictions", a.predictions.string()},
+                                    {a.graph(layer), a.options.labels, a.predictions},
+                                    {}})
+                              .at(0);
+      row["ssc_accuracy"] = table1["ssc_accuracy"];
+      row["network_accuracy"] = table1["network_accuracy"];
+      row["agreement"] = table1["agreement"];
+    }
+    rows.push_back(row);
   }
+  return rows;
+}
 
-  // ---- 3. SSC-CKA and Linear-CKA between all layers (in the network's layer order).
-  auto cka_matrix = [&](const std::string& name, std::vector<std::string> args,
-                        const fs::path& input, const fs::path& output) {
-    args.insert(args.end(), {"-o", output.string()});
-    const json summary = steps.run({name, args, {input}, {output}}).at(0);
-    const RowMatrix ordered =
-        in_layer_order(io::read_matrix(output), summary, layers, "analyze: " + name);
-    return json{{"rows", layers},
-                {"cols", layers},
-                {"values", matrix_json(ordered)},
-                {"file", relative_to_dir(output, dir)},
-                {"csv", relative_to_dir(fs::path(output).replace_extension(".csv"), dir)}};
-  };
-  const json ssc_cka = cka_matrix("ssc-cka", {"cka-matrix", graphs.string(), "--kind", "graph"},
-                                  graphs, dir / "ssc-cka.npy");
-  const json linear_cka = cka_matrix("linear-cka", {"cka-matrix", acts, "--kind", "linear"},
-                                     options.activations, dir / "linear-cka.npy");
-
-  // ---- 4. Table 1 at the last layer.
-  json table1 = nullptr;
-  if (!predictions.empty()) {
-    const fs::path ssc_labels = dir / "ssc-labels.npy";
-    const json line = steps
-                          .run({"ssc-labels",
-                                {"ssc-labels", graph_of(last).string(), "--labels", label_file,
-                                 "--predictions", predictions.string(), "-o", ssc_labels.string()},
-                                {graph_of(last), options.labels, predictions},
-                                {ssc_labels}})
-                          .at(0);
-    table1 = {{"layer", last},
-              {"ssc_accuracy", line["ssc_accuracy"]},
-              {"network_accuracy", line["network_accuracy"]},
-              {"agreement", line["agreement"]},
-              {"n_unlabelled", line["n_unlabelled"]},
-              {"file", relative_to_dir(ssc_labels, dir)}};
+// A CKA matrix between the layers, written in the network's layer order (`cka-matrix` lists a
+// folder in name order: its own files stay under cka/, the ordered ones are OUT/<name>.npy|csv).
+json cka_between_layers(Analysis& a, const std::string& name, std::vector<std::string> args,
+                        const fs::path& input) {
+  fs::create_directories(a.dir / "cka");
+  const fs::path raw = a.dir / "cka" / (name + ".npy");
+  args.insert(args.end(), {"-o", raw.string()});
+  const json summary = a.steps.run({name, args, {input}, {raw}}).at(0);
+  const std::vector<std::string>& layers = a.checked.layers;
+  const RowMatrix ordered = in_layer_order(io::read_matrix(raw), summary, layers, name);
+  const fs::path npy = a.dir / (name + ".npy");
+  const fs::path csv = a.dir / (name + ".csv");
+  io::write_atomically(npy,
+                       [&](const fs::path& temporary) { io::write_matrix(temporary, ordered); });
+  std::ostringstream text;
+  text << "layer";
+  for (const auto& layer : layers) text << ',' << csv_escape(layer);
+  text << '\n';
+  for (Index i = 0; i < ordered.rows(); ++i) {
+    text << csv_escape(layers[static_cast<std::size_t>(i)]);
+    for (Index j = 0; j < ordered.cols(); ++j) text << ',' << csv_number(json(ordered(i, j)));
+    text << '\n';
   }
+  io::write_file_atomically(csv, text.str());
+  return json{{"rows", layers},
+              {"cols", layers},
+              {"values", matrix_json(ordered)},
+              {"file", relative_to_dir(npy, a.dir)},
+              {"csv", relative_to_dir(csv, a.dir)}};
+}
 
-  // ---- 5. The most confidently wrong inputs and their neighbourhoods.
-  json confidently_wrong = json::array();
-  if (logits.size() > 0) {
-    std::vector<std::string> args = {"neighbors",
-                                     graph_of(last).string(),
-                                     "--labels",
-                                     label_file,
-                                     "--scores",
-                                     options.logits.string(),
-                                     "--predictions",
-                                     predictions.string(),
-                                     "--confidently-wrong",
-                                     std::to_string(options.confidently_wrong),
-                                     "--top",
-                                     std::to_string(options.top)};
-    for (const auto& line :
-         steps.run({"neighbors",
+// Table 1 at the last layer (the paper's), from the per-layer rows.
+json table1_of(const Analysis& a, const json& layer_rows) {
+  if (a.predictions.empty()) return nullptr;
+  const json& last = layer_rows.back();
+  return {{"layer", a.last()},
+          {"ssc_accuracy", last["ssc_accuracy"]},
+          {"network_accuracy", last["network_accuracy"]},
+          {"agreement", last["agreement"]}};
+}
+
+json confidently_wrong_inputs(Analysis& a) {
+  json rows = json::array();
+  if (a.checked.logits.size() == 0) return rows;
+  std::vector<std::string> args = {"neighbors",
+                                   a.graph(a.last()).string(),
+                                   "--labels",
+                                   a.options.labels.string(),
+                                   "--scores",
+                                   a.options.logits.string(),
+                                   "--predictions",
+                                   a.predictions.string(),
+                                   "--confidently-wrong",
+                                   std::to_string(a.options.confidently_wrong),
+                                   "--top",
+                                   std::to_string(a.options.top)};
+  for (const auto& line :
+       a.steps.run({"neighbors",
                     args,
-                    {graph_of(last), options.labels, options.logits, predictions},
+                    {a.graph(a.last()), a.options.labels, a.options.logits, a.predictions},
                     {}})) {
-      confidently_wrong.push_back(line);
-    }
+    rows.push_back(line);
   }
+  return rows;
+}
 
-  // ---- 6. Singular spectra (paper B).
-  const json spectrum = steps
-                            .run({"spectrum",
-                                  {"spectrum", acts, "-k", std::to_string(options.spectrum_k), "-o",
-                                   (dir / "spectrum").string()},
-                                  {options.activations},
-                                  {dir / "spectrum" / "spectrum.csv"}})
-                            .at(0);
-  json spectra = json::array();
+std::string join_layers(const Analysis& a) {
+  std::string out;
+  for (const auto& layer : a.checked.layers) out += (out.empty() ? "" : ",") + layer;
+  return out;
+}
+
+// Paper B: singular spectra of every layer.
+json spectra_of(Analysis& a) {
+  std::vector<std::string> args = {"spectrum", a.options.activations.string(),
+                                   "-k",       std::to_string(a.options.spectrum_k),
+                                   "-o",       (a.dir / "spectrum").string()};
+  if (!a.options.layers.empty()) args.insert(args.end(), {"--layers", join_layers(a)});
+  const json spectrum =
+      a.steps
+          .run({"spectrum", args, {a.options.activations}, {a.dir / "spectrum" / "spectrum.csv"}})
+          .at(0);
+  json rows = json::array();
   for (const auto& layer : spectrum["layers"]) {
-    spectra.push_back({{"layer", layer["layer"]}, {"singular_values", layer["singular_values"]}});
+    rows.push_back({{"layer", layer["layer"]}, {"singular_values", layer["singular_values"]}});
   }
+  return rows;
+}
 
-  // ---- 7. Coupled NMF rank sweep (paper B).
-  json nmf = nullptr;
-  if (run_nmf) {
-    std::string rank_list;
-    for (int rank : ranks) {
-      if (!rank_list.empty()) rank_list += ',';
-      rank_list += std::to_string(rank);
-    }
-    const json sweep =
-        steps
-            .run({"factorize",
-                  {"factorize", "--inputs", options.images.string(), "--acts", acts, "--ranks",
-                   rank_list, "--seeds", "1", "--seed", std::to_string(options.seed), "--solver",
-                   "hals", "--max-iter", std::to_string(options.nmf_max_iterations), "--shift-min",
-                   "--no-latent", "-o", (dir / "nmf").string()},
-                  {options.images, options.activations},
-                  {dir / "nmf" / "sweep.csv"}})
-            .at(0);
-    json rows = json::array();
-    for (const auto& rank : sweep["ranks"]) {
-      rows.push_back({{"rank", rank["rank"]}, {"rmse", rank["rmse_mean"]}, {"block", "all"}});
-      for (const auto& block : rank["blocks"]) {
-        rows.push_back({{"rank", rank["rank"]},
-                        {"rmse", block["rmse_mean"]},
-                        {"block", (block["kind"] == "input" ? "input " : "") +
-                                      block["block"].get<std::string>()}});
-      }
-    }
-    nmf = {{"ranks", ranks}, {"rmse", rows}, {"csv", "nmf/sweep.csv"}};
+// Paper B: the coupled-NMF rank sweep of the images with every layer (ranks below N). Layers
+// with negative values are shifted to a minimum of 0 (--shift-min); the result names them.
+json nmf_of(Analysis& a) {
+  std::vector<int> ranks;
+  for (int rank : a.options.ranks) {
+    if (rank >= 1 && rank < a.checked.n) ranks.push_back(rank);
   }
+  if (!a.options.nmf || a.options.images.empty() || ranks.empty()) return nullptr;
+  std::string rank_list;
+  for (int rank : ranks) rank_list += (rank_list.empty() ? "" : ",") + std::to_string(rank);
+  std::vector<std::string> args = {"factorize",
+                                   "--inputs",
+                                   a.options.images.string(),
+                                   "--acts",
+                                   a.options.activations.string(),
+                                   "--ranks",
+                                   rank_list,
+                                   "--seeds",
+                                   "1",
+                                   "--seed",
+                                   std::to_string(a.options.seed),
+                                   "--solver",
+                                   "hals",
+                                   "--max-iter",
+                                   std::to_string(a.options.nmf_max_iterations),
+                                   "--shift-min",
+                                   "--no-latent",
+                                   "-o",
+                                   (a.dir / "nmf").string()};
+  if (!a.options.layers.empty()) args.insert(args.end(), {"--layers", join_layers(a)});
+  const json sweep = a.steps
+                         .run({"factorize",
+                               args,
+                               {a.options.images, a.options.activations},
+                               {a.dir / "nmf" / "sweep.csv"}})
+                         .at(0);
+  json rows = json::array();
+  for (const auto& rank : sweep["ranks"]) {
+    rows.push_back({{"rank", rank["rank"]},
+                    {"rmse", rank["rmse_mean"]},
+                    {"relative_rmse", rank.value("relative_rmse_mean", json())},
+                    {"block", "all"}});
+    for (const auto& block : rank["blocks"]) {
+      rows.push_back({{"rank", rank["rank"]},
+                      {"rmse", block["rmse_mean"]},
+                      {"relative_rmse", block.value("relative_rmse_mean", json())},
+                      {"block", (block["kind"] == "input" ? "input " : "") +
+                                    block["block"].get<std::string>()}});
+    }
+  }
+  json shifted = json::array();
+  for (const auto& block : sweep.value("blocks", json::array())) {
+    if (block.value("shift", 0.0) > 0) {
+      shifted.push_back({{"block", block["name"]}, {"shift", block["shift"]}});
+    }
+  }
+  return {{"ranks", ranks}, {"rmse", rows}, {"shifted", shifted}, {"csv", "nmf/sweep.csv"}};
+}
 
-  // ---- Findings, computed from the numbers.
-  json findings = json::array();
-  {
-    std::vector<double> index, modularity;
-    for (const auto& row : layer_rows) {
-      if (!row["modularity"].is_number()) continue;
-      index.push_back(row["index"].get<double>());
-      modularity.push_back(row["modularity"].get<double>());
-    }
-    const double rho = report::spearman(index, modularity);
-    const std::string claim = "Deeper layers have higher modularity (paper A, Fig. 1)";
-    if (index.size() < 3 || !std::isfinite(rho)) {
-      findings.push_back(finding_json(claim, std::nullopt, "needs >= 3 layers with a modularity"));
-    } else {
-      findings.push_back(finding_json(claim, rho > 0,
-                                      format("Spearman rank correlation of modularity with layer "
-                                             "index: %.3f",
-                                             rho) +
-                                          " over " + std::to_string(index.size()) + " layers"));
-    }
-  }
-  {
-    RowMatrix values(n_layers, n_layers);
-    for (int i = 0; i < n_layers; ++i) {
-      for (int j = 0; j < n_layers; ++j) {
-        const auto& value = ssc_cka["values"][i][j];
-        values(i, j) =
-            value.is_number() ? value.get<double>() : std::numeric_limits<double>::quiet_NaN();
-      }
-    }
-    const auto [near, far] = block_diagonal(values);
-    const std::string claim =
-        "SSC-CKA heatmap is block-diagonal: neighbouring layers are more similar than distant "
-        "ones (paper A, Fig. 3-7)";
-    if (n_layers < 3 || !std::isfinite(near) || !std::isfinite(far)) {
-      findings.push_back(finding_json(claim, std::nullopt, "needs >= 3 layers"));
-    } else {
-      findings.push_back(finding_json(claim, near > far,
-                                      format("mean SSC-CKA of adjacent layers %.3f", near) +
-                                          format(" vs layers >= 2 apart %.3f", far) +
-                                          format(" (block-diagonal strength %.3f)", near - far)));
-    }
-  }
-  {
-    const std::string claim =
-        "SSC labels at the last layer are about as accurate as the network (paper A, Table 1: "
-        "95.8% vs 95.8%)";
-    if (table1.is_null() || !table1["ssc_accuracy"].is_number()) {
-      findings.push_back(finding_json(claim, std::nullopt, "needs --predictions or --logits"));
-    } else {
-      const double ssc = table1["ssc_accuracy"].get<double>();
-      const double network = table1["network_accuracy"].get<double>();
-      findings.push_back(finding_json(
-          claim, std::abs(ssc - network) <= kTable1Tolerance,
-          format("SSC-label accuracy %.3f", ssc) + format(", network accuracy %.3f", network) +
-              format(", agreement %.3f", table1["agreement"].get<double>()) +
-              format(" (held: within %.2f)", kTable1Tolerance)));
-    }
-  }
-  {
-    const std::string claim =
-        "Confidently wrong inputs lie among inputs of their true class (paper A, Fig. 9)";
-    int explained = 0, total = 0;
-    for (const auto& input : confidently_wrong) {
-      if (!input.contains("ssc_label")) continue;
-      ++total;
-      if (input["ssc_label"] == input["label"]) ++explained;
-    }
-    if (total == 0) {
-      findings.push_back(finding_json(
-          claim, std::nullopt, logits.size() > 0 ? "no misclassified inputs" : "needs --logits"));
-    } else {
-      findings.push_back(finding_json(claim, 2 * explained > total,
-                                      std::to_string(explained) + " of " + std::to_string(total) +
-                                          " have the true class as the largest class affinity"));
-    }
-  }
-
-  json files = json::array(
-      {"result.json", "layers.csv", ssc_cka["csv"], linear_cka["csv"], "spectrum/spectrum.csv"});
-  json result = {{"command", "analyze"},
-                 {"activations", acts},
-                 {"labels", label_file},
-                 {"predictions", predictions.empty() ? json() : json(predictions.string())},
-                 {"logits", options.logits.empty() ? json() : json(options.logits.string())},
-                 {"images", options.images.empty() ? json() : json(options.images.string())},
-                 {"n_inputs", n},
-                 {"n_classes", n_classes},
-                 {"layers", layer_rows},
-                 {"ssc", ssc_lines},
-                 {"ssc_cka", ssc_cka},
-                 {"linear_cka", linear_cka},
-                 {"table1", table1},
-                 {"confidently_wrong", confidently_wrong},
-                 {"spectra", spectra},
-                 {"nmf", nmf},
-                 {"findings", findings},
-                 {"steps_run", steps.ran()},
-                 {"steps_skipped", steps.skipped()}};
-
-  // ---- Tables.
+// layers.csv (with Table 1 per layer), table1.csv, confidently-wrong.csv; returns the files.
+json write_analysis_tables(const Analysis& a, const json& layer_rows, const json& table1,
+                           const json& confidently_wrong) {
+  json files = json::array();
   std::ostringstream layers_csv;
-  layers_csv << "layer,index,d,modularity,nnz,n_isolated\n";
+  layers_csv << "layer,index,d,modularity,nnz,n_isolated,ssc_accuracy,agreement\n";
   for (const auto& row : layer_rows) {
     layers_csv << csv_escape(row["name"].get<std::string>()) << "," << row["index"] << ","
                << row["d"] << "," << csv_number(row["modularity"]) << "," << row["nnz"] << ","
-               << row["n_isolated"] << "\n";
+               << row["n_isolated"] << "," << csv_number(row.value("ssc_accuracy", json())) << ","
+               << csv_number(row.value("agreement", json())) << "\n";
   }
-  io::write_file_atomically(dir / "layers.csv", layers_csv.str());
+  io::write_file_atomically(a.dir / "layers.csv", layers_csv.str());
+  files.push_back("layers.csv");
   if (!table1.is_null()) {
-    io::write_file_atomically(dir / "table1.csv",
-                              "layer,ssc_accuracy,network_accuracy,agreement\n" + csv_escape(last) +
-                                  "," + csv_number(table1["ssc_accuracy"]) + "," +
-                                  csv_number(table1["network_accuracy"]) + "," +
-                                  csv_number(table1["agreement"]) + "\n");
+    std::ostringstream csv;
+    csv << "layer,ssc_accuracy,network_accuracy,agreement\n";
+    for (const auto& row : layer_rows) {
+      csv << csv_escape(row["name"].get<std::string>()) << "," << csv_number(row["ssc_accuracy"])
+          << "," << csv_number(row["network_accuracy"]) << "," << csv_number(row["agreement"])
+          << "\n";
+    }
+    io::write_file_atomically(a.dir / "table1.csv", csv.str());
     files.push_back("table1.csv");
   }
   if (!confidently_wrong.empty()) {
@@ -447,249 +405,116 @@ json run_analysis(const AnalysisOptions& options) {
     for (const auto& input : confidently_wrong) {
       std::string neighbours;
       for (const auto& neighbour : input.value("top", json::array())) {
-        if (!neighbours.empty()) neighbours += ' ';
-        neighbours += neighbour["index"].dump();
-        neighbours += ':';
-        neighbours += neighbour["label"].dump();
+        neighbours += (neighbours.empty() ? "" : " ") + neighbour["index"].dump() + ":" +
+                      neighbour["label"].dump();
       }
       csv << input.value("index", -1) << "," << input.value("label", -1) << ","
           << input.value("predicted", -1) << "," << csv_number(input["confidence"]) << ","
           << input.value("ssc_label", -1) << "," << neighbours << "\n";
     }
-    io::write_file_atomically(dir / "confidently-wrong.csv", csv.str());
+    io::write_file_atomically(a.dir / "confidently-wrong.csv", csv.str());
     files.push_back("confidently-wrong.csv");
   }
-  if (!nmf.is_null()) files.push_back("nmf/sweep.csv");
-  result["files"] = files;
-  result["seconds"] =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  // result.json holds no timings of its own steps beyond `seconds`, which is dropped from the
-  // file so that a rerun writes byte-identical tables.
-  json stored = result;
-  stored.erase("seconds");
-  stored.erase("steps_run");
-  stored.erase("steps_skipped");
-  io::write_file_atomically(dir / "result.json", stored.dump(1) + "\n");
-
-  if (options.write_report) {
-    result["report"] = render_report(dir, options.figures)["report"];
-  }
-  return result;
+  return files;
 }
 
-void add_analysis_to_report(const json& result, const fs::path& dir, report::Report& page,
-                            const std::string& id_prefix) {
-  for (const auto& item : result["findings"]) {
-    page.findings.push_back(
-        {item["claim"].get<std::string>(),
-         item["held"].is_null() ? std::nullopt : std::optional<bool>(item["held"].get<bool>()),
-         item["statistic"].get<std::string>()});
+json compute(Analysis& a) {
+  const std::vector<json> ssc_lines = ssc_graphs(a);
+  const json layer_rows = layer_measures(a);
+  const json ssc_cka = cka_between_layers(
+      a, "ssc-cka", {"cka-matrix", a.graphs.string(), "--kind", "graph"}, a.graphs);
+  std::vector<std::string> linear = {"cka-matrix", a.options.activations.string(), "--kind",
+                                     "linear"};
+  if (!a.options.layers.empty()) {
+    for (const auto& layer : a.checked.layers) linear.insert(linear.end(), {"--layer", layer});
   }
-  const auto& layers = result["layers"];
+  const json linear_cka = cka_between_layers(a, "linear-cka", linear, a.options.activations);
+  const json table1 = table1_of(a, layer_rows);
+  const json confidently_wrong = confidently_wrong_inputs(a);
+  const json spectra = spectra_of(a);
+  const json nmf = nmf_of(a);
+  const bool has_logits = a.checked.logits.size() > 0;
+  const AnalysisOptions& o = a.options;
+  auto path_or_null = [](const fs::path& path) {
+    return path.empty() ? json() : json(path.string());
+  };
+  json files =
+      json::array({"result.json", ssc_cka["csv"], linear_cka["csv"], "spectrum/spectrum.csv"});
+  for (const auto& file : write_analysis_tables(a, layer_rows, table1, confidently_wrong)) {
+    files.push_back(file);
+  }
+  if (!nmf.is_null()) files.push_back("nmf/sweep.csv");
+  return {{"command", "analyze"},
+          {"activations", o.activations.string()},
+          {"labels", o.labels.string()},
+          {"predictions", path_or_null(a.predictions)},
+          {"logits", path_or_null(o.logits)},
+          {"images", path_or_null(o.images)},
+          {"n_inputs", a.checked.n},
+          {"n_classes", a.checked.n_classes},
+          {"layers", layer_rows},
+          {"ssc", ssc_lines},
+          {"ssc_cka", ssc_cka},
+          {"linear_cka", linear_cka},
+          {"table1", table1},
+          {"confidently_wrong", confidently_wrong},
+          {"spectra", spectra},
+          {"nmf", nmf},
+          {"findings",
+           findings::analysis_findings(layer_rows, ssc_cka, table1, confidently_wrong, has_logits)},
+          {"files", files}};
+}
 
-  // Graph structure.
-  report::Section structure{"Graph structure of each layer",
-                            "SSC affinity graph per layer (W = |C| + |C|^T), modularity with the "
-                            "class labels as communities (eq. 5), and CKA between layers."};
-  json modularity = json::array();
-  for (const auto& layer : layers) {
-    modularity.push_back({{"layer", layer["name"]},
-                          {"layer index", layer["index"]},
-                          {"modularity", layer["modularity"]}});
+// A step rejected its input (exit 2; it printed why): the user's error. What this run wrote holds
+// nothing of value: the folder it created, or in an existing folder an empty steps/ and the
+// predictions it derived.
+void remove_what_this_run_wrote(const fs::path& dir, bool created, bool had_predictions) {
+  std::error_code error;
+  if (created) {
+    fs::remove_all(dir, error);
+    return;
   }
-  auto line =
-      report::line_chart(modularity, "layer index", "modularity", "", "layer", "modularity");
-  line["encoding"]["x"] = {
-      {"field", "layer"}, {"type", "ordinal"}, {"sort", nullptr}, {"axis", {{"labelAngle", -45}}}};
-  line["encoding"]["tooltip"].insert(line["encoding"]["tooltip"].begin(), {{"field", "layer"}});
-  structure.figures.push_back({id_prefix + "modularity", "Modularity vs layer",
-                               "Higher: the layer's SSC graph links inputs of the same class.",
-                               line});
-  for (const auto& [key, title] :
-       {std::pair<std::string, std::string>{"ssc_cka", "SSC-CKA"}, {"linear_cka", "Linear-CKA"}}) {
-    const auto& cka = result[key];
-    std::vector<std::vector<double>> values;
-    for (const auto& row : cka["values"]) {
-      std::vector<double> numbers;
-      for (const auto& value : row) {
-        numbers.push_back(value.is_number() ? value.get<double>()
-                                            : std::numeric_limits<double>::quiet_NaN());
-      }
-      values.push_back(numbers);
-    }
-    structure.figures.push_back(
-        {id_prefix + (key == "ssc_cka" ? "ssc-cka" : "linear-cka"), title + " between layers",
-         "Hover a cell for both layers and the value (" + cka["csv"].get<std::string>() + ").",
-         report::heatmap(cka["rows"].get<std::vector<std::string>>(),
-                         cka["cols"].get<std::vector<std::string>>(), values, title)});
-  }
-  report::Table layer_table{"Layers", {"layer", "d", "modularity", "graph nnz", "isolated"}, {}};
-  for (const auto& layer : layers) {
-    layer_table.rows.push_back(
-        {layer["name"], layer["d"], layer["modularity"], layer["nnz"], layer["n_isolated"]});
-  }
-  structure.tables.push_back(layer_table);
-  page.sections.push_back(structure);
+  if (fs::is_empty(dir / "steps", error)) fs::remove(dir / "steps", error);
+  if (!had_predictions) fs::remove(dir / "predictions.npy", error);
+}
 
-  // Inputs: embeddings, Table 1, confidently wrong inputs.
-  report::Section inputs{"Inputs",
-                         "2-D spectral embedding of each layer's graph: eigenvectors 2 and 3 of "
-                         "D^-1/2 W D^-1/2 (the first is proportional to sqrt(degree) and carries "
-                         "no structure), coloured by class; hover a point for its label and "
-                         "prediction (and image, when --images was given)."};
-  const auto labels = io::read_int_vector(result["labels"].get<std::string>());
-  std::vector<std::int64_t> predictions;
-  if (result["predictions"].is_string()) {
-    predictions = io::read_int_vector(result["predictions"].get<std::string>());
-  }
-  std::vector<std::string> images;
-  const Index n = result["n_inputs"].get<Index>();
-  if (result["images"].is_string() && n <= 2000) {
-    images = thumbnails(result["images"].get<std::string>(), n);
-  }
-  // Paper A, Fig. 8 embeds the correctly classified inputs (the wrong ones are explained below).
-  const bool only_correct = !predictions.empty() && predictions.size() == labels.size();
-  std::string shown = "all " + std::to_string(labels.size()) + " inputs";
-  if (only_correct) {
-    std::size_t correct = 0;
-    for (std::size_t i = 0; i < labels.size(); ++i) correct += predictions[i] == labels[i];
-    shown = "the " + std::to_string(correct) + " correctly classified inputs of " +
-            std::to_string(labels.size()) + " (paper A, Fig. 8)";
-  }
-  for (const auto& layer : layers) {
-    const RowMatrix embedding = io::read_matrix(dir / layer["embedding"].get<std::string>());
-    json points = json::array();
-    const Index first = embedding.cols() >= 3 ? 1 : 0;  // skip the trivial eigenvector
-    for (Index i = 0; i < embedding.rows() && i < static_cast<Index>(labels.size()); ++i) {
-      if (embedding.cols() < first + 2 || !std::isfinite(embedding(i, first)) ||
-          !std::isfinite(embedding(i, first + 1))) {
-        continue;
-      }
-      const auto row = static_cast<std::size_t>(i);
-      if (only_correct && predictions[row] != labels[row]) continue;
-      json point = {{"x", embedding(i, first)},
-                    {"y", embedding(i, first + 1)},
-                    {"input", i},
-                    {"label", labels[static_cast<std::size_t>(i)]}};
-      if (!predictions.empty()) point["prediction"] = predictions[static_cast<std::size_t>(i)];
-      if (!images.empty()) point["image"] = images[static_cast<std::size_t>(i)];
-      points.push_back(point);
-    }
-    std::vector<std::string> tooltip = {"input", "label"};
-    if (!predictions.empty()) tooltip.push_back("prediction");
-    const std::string name = layer["name"].get<std::string>();
-    inputs.figures.push_back({id_prefix + "embedding-" + std::to_string(layer["index"].get<int>()),
-                              "Embedding: " + name, "Shows " + shown + ".",
-                              report::scatter(points, tooltip)});
-  }
-  if (!result["table1"].is_null()) {
-    const auto& table1 = result["table1"];
-    inputs.tables.push_back(
-        {"Table 1 (layer " + table1["layer"].get<std::string>() + ")",
-         {"SSC-label accuracy", "network accuracy", "agreement"},
-         {{table1["ssc_accuracy"], table1["network_accuracy"], table1["agreement"]}}});
-  }
-  if (!result["confidently_wrong"].empty()) {
-    json affinity = json::array();
-    report::Table table{
-        "Most confidently wrong inputs and their top neighbours",
-        {"input", "label", "predicted", "confidence", "SSC label", "neighbours (input:label)"},
-        {}};
-    for (const auto& input : result["confidently_wrong"]) {
-      const std::string facet = "input " + input["index"].dump() + " (label " +
-                                input["label"].dump() + ", predicted " + input["predicted"].dump() +
-                                ")";
-      const auto& classes = input.value("class_affinity", json::array());
-      for (std::size_t c = 0; c < classes.size(); ++c) {
-        affinity.push_back(
-            {{"input", facet}, {"class", std::to_string(c)}, {"affinity", classes[c]}});
-      }
-      std::string neighbours;
-      for (const auto& neighbour : input.value("top", json::array())) {
-        neighbours += (neighbours.empty() ? "" : "  ") + neighbour["index"].dump() + ":" +
-                      neighbour["label"].dump();
-      }
-      table.rows.push_back({input["index"], input["label"], input["predicted"], input["confidence"],
-                            input.value("ssc_label", json()), neighbours});
-    }
-    inputs.figures.push_back(
-        {id_prefix + "class-affinity", "Class affinity of the most confidently wrong inputs",
-         "Normalised class-wise sum of each input's affinities at the last layer (paper A, "
-         "Fig. 9).",
-         report::bars(affinity, "class", "affinity", "input", "share of affinity")});
-    if (!images.empty()) {
-      // Paper A, Fig. 9: each input's image, then its top neighbours' images by affinity.
-      json cells = json::array();
-      for (const auto& input : result["confidently_wrong"]) {
-        const std::string row = "input " + input["index"].dump() + " (label " +
-                                input["label"].dump() + ", predicted " + input["predicted"].dump() +
-                                ")";
-        auto cell = [&](int slot, const json& index, const std::string& caption) {
-          const auto at = index.get<std::size_t>();
-          if (at < images.size()) {
-            cells.push_back(
-                {{"row", row}, {"slot", slot}, {"url", images[at]}, {"caption", caption}});
-          }
-        };
-        cell(0, input["index"], row);
-        int slot = 1;
-        for (const auto& neighbour : input.value("top", json::array())) {
-          char weight[32];
-          std::snprintf(weight, sizeof weight, "%.3f", neighbour.value("weight", 0.0));
-          cell(slot, neighbour["index"],
-               "neighbour " + std::to_string(slot) + ": input " + neighbour["index"].dump() +
-                   ", label " + neighbour["label"].dump() + ", affinity " + weight);
-          ++slot;
-        }
-      }
-      json spec = {
-          {"data", {{"values", cells}}},
-          {"mark", {{"type", "image"}, {"width", 48}, {"height", 48}}},
-          {"encoding",
-           {{"x",
-             {{"field", "slot"},
-              {"type", "ordinal"},
-              {"title", "the input, then its neighbours by affinity"},
-              {"axis",
-               {{"labelAngle", 0},
-                {"labelExpr", "datum.value == 0 ? 'input' : '#' + datum.value"}}}}},
-            {"y", {{"field", "row"}, {"type", "nominal"}, {"sort", nullptr}, {"title", nullptr}}},
-            {"url", {{"field", "url"}, {"type", "nominal"}}},
-            {"tooltip", json::array({{{"field", "caption"}, {"type", "nominal"}}})}}},
-          {"width", {{"step", 54}}},
-          {"height", {{"step", 54}}}};
-      inputs.figures.push_back({id_prefix + "neighbour-images",
-                                "The most confidently wrong inputs and their top neighbours",
-                                "Hover an image for its input, label and affinity.", spec});
-    }
-    inputs.tables.push_back(table);
-  }
-  page.sections.push_back(inputs);
+}  // namespace
 
-  // Paper B.
-  report::Section compress{"Compressibility (paper B)",
-                           "Top singular values of each layer's activations (semi-log) and, when "
-                           "images were given, the coupled NMF's RMSE against rank."};
-  json spectra = json::array();
-  for (const auto& layer : result["spectra"]) {
-    int k = 1;
-    for (const auto& value : layer["singular_values"]) {
-      if (value.is_number() && value.get<double>() > 0) {
-        spectra.push_back({{"layer", layer["layer"]}, {"k", k}, {"singular value", value}});
-      }
-      ++k;
-    }
+json run_analysis(const AnalysisOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const Checked checked = check_inputs(options);
+  const fs::path dir = options.output;
+  std::error_code error;
+  const bool created = !fs::exists(dir, error);
+  const bool had_predictions = fs::exists(dir / "predictions.npy", error);
+  fs::create_directories(dir);
+  json result;
+  int ran = 0, skipped = 0;
+  try {
+    const fs::path predictions = predictions_file(options, checked, dir);
+    const int n_layers = static_cast<int>(checked.layers.size());
+    const int planned = (options.graphs.empty() ? 1 : 0) +
+                        n_layers * (2 + (predictions.empty() ? 0 : 1)) + 2 +
+                        (checked.logits.size() > 0 ? 1 : 0) + 2;
+    StepRunner steps(dir, options.who, planned, options.key_root);
+    Analysis analysis{options,     checked,
+                      dir,         options.graphs.empty() ? dir / "graphs" : options.graphs,
+                      predictions, steps};
+    result = compute(analysis);
+    ran = steps.ran();
+    skipped = steps.skipped();
+  } catch (const StepFailed& failure) {
+    if (failure.exit_code == 2) remove_what_this_run_wrote(dir, created, had_predictions);
+    throw;
   }
-  compress.figures.push_back({id_prefix + "spectra", "Singular spectra", "",
-                              report::line_chart(spectra, "k", "singular value", "layer", "index",
-                                                 "singular value", true)});
-  if (!result["nmf"].is_null()) {
-    compress.figures.push_back(
-        {id_prefix + "nmf-rmse", "Coupled NMF: RMSE vs rank",
-         "Lower RMSE at a rank: that block is more compressible.",
-         report::line_chart(result["nmf"]["rmse"], "rank", "rmse", "block", "rank", "RMSE")});
-  }
-  page.sections.push_back(compress);
+  // result.json holds no timings or step counts: a rerun writes byte-identical files.
+  io::write_file_atomically(dir / "result.json", result.dump(1) + "\n");
+  result["steps_run"] = ran;
+  result["steps_skipped"] = skipped;
+  result["seconds"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (options.write_report) result["report"] = render_report(dir, options.figures)["report"];
+  return result;
 }
 
 }  // namespace sublens::study

@@ -4,13 +4,17 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "sublens/core/error.hpp"
+#include "sublens/io/run.hpp"
+#include "sublens/models/models.hpp"
 
 namespace sublens::study {
 namespace {
@@ -27,6 +31,11 @@ const std::set<std::string> kTrainingKeys = {
     "classes",        "ordered",        "epochs",   "batch_size", "lr",          "momentum",
     "weight_decay",   "lr_step",        "lr_gamma", "seed",       "layers",      "dynamics",
     "dynamics_every", "heatmap_epochs", "inputs",   "nmf"};
+
+// Keys a recorded-run variant may set (the rest describe training).
+const std::set<std::string> kRunKeys = {"name",   "group",    "run",
+                                        "layers", "dynamics", "dynamics_every",
+                                        "inputs", "nmf",      "heatmap_epochs"};
 
 class Reader {
  public:
@@ -150,13 +159,10 @@ class Reader {
   void training(const toml::table& t, const std::string& where, VariantPlan& variant) const {
     const auto at = [&](const std::string& key) { return where + "." + key; };
     string(t, "model", at("model"), variant.model);
-    static const std::regex model_name(
-        R"((cnn2|alexnet|vgg[0-9]*|resnet[0-9]*|wrn(-[0-9]+-[0-9]+)?|densenet[0-9]*))");
-    if (!std::regex_match(variant.model, model_name)) {
-      fail(at("model"),
-           "must be a zoo model (cnn2, alexnet, vggN, resnetN, wrn-D-K, densenetN; "
-           "see `sublens models`), not \"" +
-               variant.model + "\"");
+    try {
+      (void)models::parse_model_name(variant.model);  // the zoo's own parser: one list of names
+    } catch (const std::exception& error) {
+      fail(at("model"), std::string(error.what()) + "; see `sublens models`");
     }
     integer(t, "depth", at("depth"), variant.depth, 0, 1000);
     integer(t, "width", at("width"), variant.width, 0, 64);
@@ -188,17 +194,107 @@ class Reader {
     boolean(t, "nmf", at("nmf"), variant.nmf);
   }
 
+  // A [[variants]] entry with `run = "path"`: a recorded run folder, resolved when the study
+  // starts (its layers, epochs and files are checked against the keys then).
+  void recorded(const toml::table& t, const std::string& where, VariantPlan& variant) const {
+    for (const auto& [key, node] : t) {
+      const std::string name(key.str());
+      if (!kRunKeys.count(name)) {
+        fail(where + "." + name,
+             "is a training key; it does not apply to a recorded run (" + where + ".run)");
+      }
+    }
+    std::string run;
+    string(t, "run", where + ".run", run);
+    if (run.empty()) fail(where + ".run", "must name a run folder");
+    variant.run = run;
+    // Relative to the plan file, like dataset.data_dir.
+    if (variant.run.is_relative() && file_.has_parent_path()) {
+      variant.run = file_.parent_path() / variant.run;
+    }
+    variant.run = fs::weakly_canonical(fs::absolute(variant.run));
+    if (t.get("layers") != nullptr) {
+      layers(t, "layers", where + ".layers", variant.layers);
+      if (kPresets.count(variant.layers.front())) {
+        fail(where + ".layers", "preset \"" + variant.layers.front() +
+                                    "\" needs a zoo model; name the run's layers (globs)");
+      }
+    } else if (!variant.layers.empty() && kPresets.count(variant.layers.front())) {
+      variant.layers.clear();  // every layer of the run
+    }
+    boolean(t, "dynamics", where + ".dynamics", variant.dynamics);
+    integer(t, "dynamics_every", where + ".dynamics_every", variant.dynamics_every, 1, 100000);
+    integers(t, "heatmap_epochs", where + ".heatmap_epochs", variant.heatmap_epochs, 0);
+    boolean(t, "inputs", where + ".inputs", variant.inputs);
+    boolean(t, "nmf", where + ".nmf", variant.nmf);
+  }
+
  private:
   fs::path file_;
 };
 
-}  // namespace
+// Classes and heatmap epochs of a zoo variant against the dataset and its training.
+void check_zoo_variant(const Reader& reader, const std::string& where, const Plan& plan,
+                       const VariantPlan& variant) {
+  const int classes = plan.dataset == "cifar100" ? 100 : plan.dataset == "npy" ? 0 : 10;
+  std::set<std::int64_t> distinct;
+  for (const auto c : variant.classes) {
+    if (classes > 0 && c >= classes) {
+      reader.fail(where + ".classes", "entries must be < " + std::to_string(classes) + " (" +
+                                          plan.dataset + " has " + std::to_string(classes) +
+                                          " classes)");
+    }
+    if (!distinct.insert(c).second) {
+      reader.fail(where + ".classes", "must not repeat a class (" + std::to_string(c) + ")");
+    }
+  }
+  for (int epoch : variant.heatmap_epochs) {
+    if (epoch > variant.epochs) {
+      reader.fail(where + ".heatmap_epochs",
+                  "must be <= epochs = " + std::to_string(variant.epochs));
+    }
+  }
+}
 
-Plan parse_plan(const std::string& text, const fs::path& file) {
-  const Reader reader(file);
-  toml::table root;
+// One [[variants]] entry: a zoo variant (training keys over [training]'s) or a recorded run.
+VariantPlan read_variant(const Reader& reader, const toml::table& table, const std::string& where,
+                         const VariantPlan& defaults, const Plan& plan,
+                         std::set<std::string>& names) {
+  static const std::regex valid_name(R"([A-Za-z0-9._-]+)");
+  VariantPlan variant = defaults;
+  variant.group = "variants";
+  reader.string(table, "name", where + ".name", variant.name);
+  reader.string(table, "group", where + ".group", variant.group);
+  if (!std::regex_match(variant.name, valid_name) || variant.name == "." || variant.name == "..") {
+    reader.fail(where + ".name", "must be a non-empty name of letters, digits, '.', '_', '-'");
+  }
+  if (!names.insert(variant.name).second) {
+    reader.fail(where + ".name", "must be unique (\"" + variant.name + "\" is used twice)");
+  }
+  if (variant.group.empty()) reader.fail(where + ".group", "must not be empty");
+  if (table.get("run") != nullptr) {
+    reader.recorded(table, where, variant);
+  } else {
+    std::set<std::string> allowed = kTrainingKeys;
+    allowed.insert({"name", "group", "run"});
+    reader.only_keys(table, where, allowed);
+    reader.training(table, where, variant);
+    check_zoo_variant(reader, where, plan, variant);
+  }
+  std::sort(variant.heatmap_epochs.begin(), variant.heatmap_epochs.end());
+  variant.heatmap_epochs.erase(
+      std::unique(variant.heatmap_epochs.begin(), variant.heatmap_epochs.end()),
+      variant.heatmap_epochs.end());
+  if (variant.run.empty() &&
+      (variant.heatmap_epochs.empty() || variant.heatmap_epochs.back() != variant.epochs)) {
+    variant.heatmap_epochs.push_back(variant.epochs);
+  }
+  return variant;
+}
+
+toml::table parse_toml(const std::string& text, const fs::path& file) {
   try {
-    root = toml::parse(text, file.string());
+    return toml::parse(text, file.string());
   } catch (const toml::parse_error& error) {
     const auto& begin = error.source().begin;
     throw InputError(
@@ -206,11 +302,10 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
         "line " + std::to_string(begin.line) + ", column " + std::to_string(begin.column),
         "is not valid TOML: " + std::string(error.description()));
   }
-  reader.only_keys(root, "", {"name", "dataset", "analysis", "nmf", "training", "variants"});
-  Plan plan;
-  plan.file = file;
-  reader.string(root, "name", "name", plan.name);
+}
 
+// [dataset]: its name and folder (absolute, canonical: part of the steps' keys).
+void read_dataset(const Reader& reader, const toml::table& root, const fs::path& file, Plan& plan) {
   if (const toml::table* dataset = reader.table(root, "dataset", "dataset")) {
     reader.only_keys(*dataset, "dataset", {"name", "data_dir"});
     reader.string(*dataset, "name", "dataset.name", plan.dataset);
@@ -232,8 +327,11 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
   // One spelling of the folder whichever way the plan was named (plans/p.toml, ./plans/p.toml,
   // from another directory): it is part of the steps' keys and of the training recipe.
   plan.data_dir = fs::weakly_canonical(fs::absolute(plan.data_dir));
+}
 
-  VariantPlan defaults;
+// [analysis]: the analysis set, SSC and report settings; its `layers` go to `defaults`.
+void read_analysis(const Reader& reader, const toml::table& root, Plan& plan,
+                   VariantPlan& defaults) {
   if (const toml::table* analysis = reader.table(root, "analysis", "analysis")) {
     reader.only_keys(*analysis, "analysis",
                      {"n", "seed", "split", "layers", "tau", "threads", "confidently_wrong", "top",
@@ -254,6 +352,10 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.integer(*analysis, "top", "analysis.top", plan.top, 1, 1000);
     reader.integer(*analysis, "spectrum_k", "analysis.spectrum_k", plan.spectrum_k, 1, 100000);
   }
+}
+
+// [nmf]: ranks (sorted, unique, below analysis.n), layers, iterations.
+void read_nmf(const Reader& reader, const toml::table& root, Plan& plan) {
   if (const toml::table* nmf = reader.table(root, "nmf", "nmf")) {
     reader.only_keys(*nmf, "nmf", {"ranks", "layers", "max_iter"});
     reader.integers(*nmf, "ranks", "nmf.ranks", plan.nmf_ranks, 1);
@@ -268,8 +370,11 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.fail("nmf.ranks", "must be < analysis.n = " + std::to_string(plan.n) +
                                  " (the default ranks go up to 50)");
   }
+}
+
+// analysis.n against the size of the dataset's split (npy: checked when the study starts).
+void check_split_size(const Reader& reader, const Plan& plan) {
   // What the dataset's standard files hold (npy: read from its headers when the study starts).
-  const int classes = plan.dataset == "cifar100" ? 100 : plan.dataset == "npy" ? 0 : 10;
   const std::int64_t split_size = plan.dataset == "npy"                 ? 0
                                   : plan.split == "test"                ? 10000
                                   : plan.dataset.rfind("cifar", 0) == 0 ? 50000
@@ -278,6 +383,22 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.fail("analysis.n", "must be <= " + std::to_string(split_size) + " (images in the " +
                                   plan.dataset + " " + plan.split + " split)");
   }
+}
+
+}  // namespace
+
+Plan parse_plan(const std::string& text, const fs::path& file) {
+  const Reader reader(file);
+  const toml::table root = parse_toml(text, file);
+  reader.only_keys(root, "", {"name", "dataset", "analysis", "nmf", "training", "variants"});
+  Plan plan;
+  plan.file = file;
+  reader.string(root, "name", "name", plan.name);
+  read_dataset(reader, root, file, plan);
+  VariantPlan defaults;
+  read_analysis(reader, root, plan, defaults);
+  read_nmf(reader, root, plan);
+  check_split_size(reader, plan);
   if (const toml::table* training = reader.table(root, "training", "training")) {
     reader.only_keys(*training, "training", kTrainingKeys);
     reader.training(*training, "training", defaults);
@@ -288,52 +409,10 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
     reader.fail("variants", "must hold at least one [[variants]] table");
   }
   std::set<std::string> names;
-  static const std::regex valid_name(R"([A-Za-z0-9._-]+)");
   std::size_t index = 0;
   for (const auto& node : *variants->as_array()) {
     const std::string where = "variants[" + std::to_string(index++) + "]";
-    const toml::table& table = *node.as_table();
-    std::set<std::string> allowed = kTrainingKeys;
-    allowed.insert({"name", "group"});
-    reader.only_keys(table, where, allowed);
-    VariantPlan variant = defaults;
-    variant.group = "variants";
-    reader.string(table, "name", where + ".name", variant.name);
-    reader.string(table, "group", where + ".group", variant.group);
-    if (!std::regex_match(variant.name, valid_name) || variant.name == "." ||
-        variant.name == "..") {
-      reader.fail(where + ".name", "must be a non-empty name of letters, digits, '.', '_', '-'");
-    }
-    if (!names.insert(variant.name).second) {
-      reader.fail(where + ".name", "must be unique (\"" + variant.name + "\" is used twice)");
-    }
-    if (variant.group.empty()) reader.fail(where + ".group", "must not be empty");
-    reader.training(table, where, variant);
-    std::set<std::int64_t> distinct;
-    for (const auto c : variant.classes) {
-      if (classes > 0 && c >= classes) {
-        reader.fail(where + ".classes", "entries must be < " + std::to_string(classes) + " (" +
-                                            plan.dataset + " has " + std::to_string(classes) +
-                                            " classes)");
-      }
-      if (!distinct.insert(c).second) {
-        reader.fail(where + ".classes", "must not repeat a class (" + std::to_string(c) + ")");
-      }
-    }
-    for (int epoch : variant.heatmap_epochs) {
-      if (epoch > variant.epochs) {
-        reader.fail(where + ".heatmap_epochs",
-                    "must be <= epochs = " + std::to_string(variant.epochs));
-      }
-    }
-    std::sort(variant.heatmap_epochs.begin(), variant.heatmap_epochs.end());
-    variant.heatmap_epochs.erase(
-        std::unique(variant.heatmap_epochs.begin(), variant.heatmap_epochs.end()),
-        variant.heatmap_epochs.end());
-    if (variant.heatmap_epochs.empty() || variant.heatmap_epochs.back() != variant.epochs) {
-      variant.heatmap_epochs.push_back(variant.epochs);
-    }
-    plan.variants.push_back(variant);
+    plan.variants.push_back(read_variant(reader, *node.as_table(), where, defaults, plan, names));
   }
   return plan;
 }
@@ -346,11 +425,51 @@ Plan read_plan(const fs::path& file) {
   return parse_plan(text.str(), file);
 }
 
+Plan plan_for_runs(const std::vector<fs::path>& runs) {
+  Plan plan;
+  plan.file = "--run";
+  plan.name = "runs";
+  std::set<std::string> names;
+  std::int64_t smallest_n = std::numeric_limits<std::int64_t>::max();
+  for (const auto& dir : runs) {
+    const io::RunFolder run = io::read_run(dir, /*check_values=*/true);
+    if (run.epochs.empty()) {
+      throw InputError(run.json_file().string(), "epochs", "must list at least one epoch");
+    }
+    smallest_n = std::min<std::int64_t>(smallest_n, run.n_inputs);
+    VariantPlan variant;
+    variant.run = fs::weakly_canonical(fs::absolute(dir));
+    variant.group = "runs";
+    // The folder's name, made a valid and unique variant name.
+    std::string name;
+    for (char c : variant.run.filename().string()) {
+      name +=
+          std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
+    }
+    if (name.empty() || name == "." || name == "..") name = "run";
+    const std::string base = name;
+    for (int k = 2; !names.insert(name).second; ++k) name = base + "-" + std::to_string(k);
+    variant.name = name;
+    variant.layers.clear();  // every layer of the run
+    variant.dynamics = run.epochs.size() > 1;
+    variant.inputs = true;
+    plan.variants.push_back(variant);
+  }
+  plan.nmf_ranks.erase(std::remove_if(plan.nmf_ranks.begin(), plan.nmf_ranks.end(),
+                                      [&](int rank) { return rank >= smallest_n; }),
+                       plan.nmf_ranks.end());
+  for (auto& variant : plan.variants) {
+    variant.nmf = !plan.nmf_ranks.empty() && fs::is_regular_file(variant.run / "inputs.npy");
+  }
+  return plan;
+}
+
 json to_json(const Plan& plan) {
   json variants = json::array();
   for (const auto& v : plan.variants) {
     variants.push_back({{"name", v.name},
                         {"group", v.group},
+                        {"run", v.run.empty() ? json() : json(v.run.string())},
                         {"model", v.model},
                         {"depth", v.depth},
                         {"width", v.width},

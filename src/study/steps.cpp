@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,7 +24,15 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // Bump when a record's meaning changes (invalidates every record).
-constexpr int kRecordFormat = 1;
+constexpr int kRecordFormat = 2;
+
+// Revision of each command's algorithm: bump a command's number when its results change (another
+// solver, a fixed bug, new columns), so that steps recorded by older code are recomputed instead
+// of reused. The sublens version is part of every key as well (SUBLENS_VERSION, from CMake).
+const std::map<std::string, int> kAlgorithmRevisions = {
+    {"train", 1},      {"extract", 2},   {"ssc", 1},        {"modularity", 1},
+    {"cka-matrix", 1}, {"embed", 1},     {"ssc-labels", 1}, {"neighbors", 1},
+    {"spectrum", 1},   {"factorize", 2}, {"models", 1}};
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
 constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
 
@@ -51,6 +60,11 @@ std::string hex(std::uint64_t value) {
 }
 
 }  // namespace
+
+int algorithm_revision(const std::string& command) {
+  const auto found = kAlgorithmRevisions.find(command);
+  return found == kAlgorithmRevisions.end() ? 0 : found->second;
+}
 
 std::vector<json> run_self(const std::vector<std::string>& args, bool capture_stderr, bool quiet) {
   std::vector<std::string> argv_strings = {"sublens"};
@@ -151,7 +165,10 @@ std::string StepRunner::hash_path(const fs::path& path) {
 
 std::vector<json> StepRunner::run(const Step& step) {
   std::uint64_t key_hash = kFnvOffset;
-  std::string key_text = "format=" + std::to_string(kRecordFormat) + ";";
+  std::string key_text =
+      "format=" + std::to_string(kRecordFormat) + ";version=" + SUBLENS_VERSION +
+      ";revision=" + std::to_string(algorithm_revision(step.args.empty() ? "" : step.args[0])) +
+      ";";
   const auto keyed = [&](std::string text) {  // paths under the root, relative to it
     for (std::size_t at = text.find(root_); at != std::string::npos; at = text.find(root_, at)) {
       text.replace(at, root_.size(), "$ROOT/");

@@ -106,6 +106,13 @@ def test_factorize_reported_rmse_matches_numpy_on_the_saved_factors(sublens_json
     assert row["rmse_mean"] == pytest.approx(np.sqrt(sum(errors) / entries), rel=1e-9)
     for b, (X, e) in enumerate(zip(blocks, errors)):
         assert row["blocks"][b]["rmse_mean"] == pytest.approx(np.sqrt(e / X.size), rel=1e-9)
+        relative = np.linalg.norm(X - F @ factors[b].T) / np.linalg.norm(X)
+        assert row["blocks"][b]["relative_rmse_mean"] == pytest.approx(relative, rel=1e-9)
+    data = sum(np.linalg.norm(X) ** 2 for X in blocks)
+    assert row["relative_rmse_mean"] == pytest.approx(np.sqrt(sum(errors) / data), rel=1e-9)
+    table = list(csv.DictReader(open(out / "sweep.csv")))
+    assert float(table[0]["relative_rmse_mean"]) == pytest.approx(row["relative_rmse_mean"],
+                                                                  rel=1e-8)
     objective = np.load(out / "rank2" / "objective.npy")
     assert objective.shape == (40,)
     assert np.all(np.diff(objective) <= 1e-12 * objective[:-1])  # MU never increases J
@@ -171,6 +178,52 @@ def test_negative_inputs_are_an_error_unless_shifted(sublens, sublens_json, tmp_
                            "--shift-min", "-o", out)
 
     assert summary["blocks"][0]["shift"] == pytest.approx(-images.min())
+    assert summary["blocks"][0]["shifted"] is True
+    assert summary["shifted"] == [{"name": "0", "kind": "input",
+                                   "shift": pytest.approx(-images.min())}]
+    assert summary["skipped"] == []
+
+
+def test_shifted_and_skipped_blocks_are_recorded(sublens, sublens_json, tmp_path):
+    rng = np.random.default_rng(2)
+    images = rng.random((20, 3, 3))
+    acts = {"relu": rng.random((20, 6)), "logits": rng.standard_normal((20, 4)),
+            "pre": rng.standard_normal((20, 5)) * 100}
+    np.save(tmp_path / "images.npy", images)
+    np.savez(tmp_path / "acts.npz", **acts)
+    args = ["factorize", "--inputs", tmp_path / "images.npy", "--acts", tmp_path / "acts.npz",
+            "--ranks", 2, "--seeds", 1, "--max-iter", 30]
+
+    shifted = sublens_json(*args, "--shift-min", "-o", tmp_path / "shifted")
+    skipped = sublens_json(*args, "--skip-negative", "-o", tmp_path / "skipped")
+
+    assert [(b["name"], b["shifted"]) for b in shifted["blocks"]] == [
+        ("0", False), ("relu", False), ("logits", True), ("pre", True)]
+    assert [(b["name"], b["shift"]) for b in shifted["shifted"]] == [
+        ("logits", pytest.approx(-acts["logits"].min())), ("pre", pytest.approx(-acts["pre"].min()))]
+    assert [b["name"] for b in skipped["blocks"]] == ["0", "relu"]
+    assert skipped["skipped"] == [
+        {"name": "logits", "kind": "layer", "min": pytest.approx(acts["logits"].min())},
+        {"name": "pre", "kind": "layer", "min": pytest.approx(acts["pre"].min())}]
+    saved = json.loads((tmp_path / "skipped" / "sweep.json").read_text())
+    assert saved["skipped"] == skipped["skipped"]
+    assert not (tmp_path / "skipped" / "rank2" / "O_logits.npy").exists()
+    # The relative RMSE of the shifted block is against the shifted data, from the saved factors.
+    F = np.load(tmp_path / "shifted" / "rank2" / "F.npy")
+    O = np.load(tmp_path / "shifted" / "rank2" / "O_pre.npy")
+    X = acts["pre"] - acts["pre"].min()
+    block = shifted["ranks"][0]["blocks"][3]
+    assert block["relative_rmse_mean"] == pytest.approx(
+        np.linalg.norm(X - F @ O.T) / np.linalg.norm(X), rel=1e-9)
+
+    out = tmp_path / "none"
+    np.savez(tmp_path / "signed.npz", logits=acts["logits"])
+    assert_bad_input(sublens("factorize", "--acts", tmp_path / "signed.npz", "--ranks", 2,
+                             "--skip-negative", "-o", out), "--skip-negative left none")
+    assert not out.exists()
+    assert_bad_input(sublens(*args, "--skip-negative", "--shift-min", "-o", out),
+                     "--shift-min or --skip-negative, not both")
+    assert not out.exists()
 
 
 def test_mismatched_n_is_an_error(sublens, tmp_path):

@@ -257,3 +257,84 @@ def test_cifar_and_npy_datasets(tmp_path, sublens_json):
     assert npy_run["train_images"] == 30
     archive = np.load(tmp_path / "npy.npz")
     assert archive["stage1.conv1"].shape == (6, 2 * 20 * 20) and archive["logits"].shape == (6, 3)
+
+
+def test_extract_writes_a_run_folder_from_a_training_run(tiny_run, tmp_path, sublens_json):
+    run_dir, _ = tiny_run
+    out = tmp_path / "run"
+
+    summary = sublens_json("extract", "--run", run_dir, "--epoch", "1,2", "--layers", "pool1",
+                           "pool2", "--n", "50", "--sample-seed", "0", "--threads", "1", "-o", out)
+    # Epoch 2 again (a rerun replaces it) and nothing else: run.json still lists both.
+    sublens_json("extract", "--run", run_dir, "--epoch", "2", "--layers", "pool1", "pool2",
+                 "--n", "50", "--sample-seed", "0", "--threads", "1", "-o", out)
+
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["format"] == "sublens-run" and meta["version"] == 1
+    assert meta["n_inputs"] == 50 and meta["n_classes"] == 10
+    assert [layer["name"] for layer in meta["layers"]] == ["pool1", "pool2"]
+    assert meta["metadata"]["source"] == "sublens-train"
+    assert meta["metadata"]["recipe"]["model"]["name"] == "cnn2"
+    labels = np.load(out / "labels.npy")
+    inputs = np.load(out / "inputs.npy")
+    assert inputs.dtype == np.float32 and inputs.shape == (50, 1, 28, 28)
+    assert [e["epoch"] for e in meta["epochs"]] == [1, 2] == summary["epochs"]
+    for entry in meta["epochs"]:
+        predictions = np.load(out / f"epoch-{entry['epoch']:04d}.predictions.npy")
+        assert entry["accuracy"] == pytest.approx(np.mean(predictions == labels))
+        softmax = np.load(out / f"epoch-{entry['epoch']:04d}.softmax.npy")
+        np.testing.assert_array_equal(softmax.argmax(1), predictions)
+        arrays, _ = read_safetensors(out / f"epoch-{entry['epoch']:04d}.safetensors")
+        assert [a.shape for a in arrays.values()] == [
+            (50, *layer["shape"]) for layer in meta["layers"]]
+    assert sublens_json("info", out)["N"] == 50
+
+
+def test_extract_refuses_to_mix_layers_in_one_run_folder(tiny_run, tmp_path, sublens_json, sublens):
+    run_dir, _ = tiny_run
+    out = tmp_path / "run"
+    sublens_json("extract", "--run", run_dir, "--layers", "pool1", "--n", "20", "-o", out)
+    before = (out / "run.json").read_bytes()
+
+    proc = sublens("extract", "--run", run_dir, "--layers", "pool2", "--n", "20", "-o", out)
+
+    assert_bad_input(proc, "run.json", "layers")
+    assert (out / "run.json").read_bytes() == before
+
+
+def test_torchscript_models_of_several_epochs_write_a_run_folder(tmp_path, sublens_json):
+    script = tmp_path / "make_model.py"
+    script.write_text(TORCH_SCRIPT)
+    layers = ["stem", "layer1", "fc"]
+    subprocess.run([sys.executable, str(script), str(tmp_path), ",".join(layers)], check=True)
+    hooks = np.load(tmp_path / "hooks.npz")
+    labels = np.arange(7) % 10
+    np.save(tmp_path / "labels.npy", labels)
+    for epoch in (2, 10):  # epoch numbers taken from the file names
+        os.link(tmp_path / "scripted.pt", tmp_path / f"model-epoch-{epoch}.pt")
+    out = tmp_path / "run"
+
+    summary = sublens_json("extract", "--torchscript", tmp_path / "model-epoch-2.pt",
+                           "--torchscript", tmp_path / "model-epoch-10.pt", "--inputs",
+                           tmp_path / "inputs.npy", "--labels", tmp_path / "labels.npy",
+                           "--layers", *layers, "-o", out)
+    explicit = sublens_json("extract", "--torchscript", tmp_path / "scripted.pt", "--torchscript",
+                            tmp_path / "traced.pt", "--epoch", "3,5", "--inputs",
+                            tmp_path / "inputs.npy", "--labels", tmp_path / "labels.npy",
+                            "--layers", *layers, "-o", tmp_path / "run2")
+
+    assert summary["epochs"] == [2, 10] and explicit["epochs"] == [3, 5]
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["metadata"]["source"] == "torchscript"
+    assert [layer["name"] for layer in meta["layers"]] == layers
+    predictions = hooks["fc"].argmax(1)
+    for epoch in (2, 10):
+        arrays, _ = read_safetensors(out / f"epoch-{epoch:04d}.safetensors")
+        for name in layers:
+            np.testing.assert_allclose(arrays[name].reshape(7, -1), hooks[name], rtol=1e-5,
+                                       atol=1e-5, err_msg=name)
+        np.testing.assert_array_equal(np.load(out / f"epoch-{epoch:04d}.predictions.npy"),
+                                      predictions)
+    assert meta["epochs"][0]["accuracy"] == pytest.approx(np.mean(predictions == labels))
+    np.testing.assert_array_equal(np.load(out / "inputs.npy"), np.load(tmp_path / "inputs.npy"))
+    assert sublens_json("info", out)["N"] == 7

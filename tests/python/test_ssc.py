@@ -143,7 +143,9 @@ def test_several_layers_write_a_folder(tmp_path, sublens):
         w = sp.load_npz(out / f"{r['layer']}.npz")
         c = sp.load_npz(tmp_path / "coefs" / f"{r['layer']}.npz")
         assert w.nnz == (abs(c) + abs(c).T).nnz
-    assert sorted(os.listdir(tmp_path / "picked")) == ["first.npz", "third.npz"]
+    assert sorted(os.listdir(tmp_path / "picked")) == ["first.npz", "layers.json", "third.npz"]
+    assert json.loads((tmp_path / "picked" / "layers.json").read_text())["layers"] == [
+        "third", "first"]  # the order asked for
     assert [json.loads(line)["layer"] for line in picked.stdout.splitlines()] == ["third", "first"]
 
 

@@ -99,8 +99,10 @@ def read_safetensors(path):
 
 def linear_cka(x, y):
     """Kornblith et al. 2019, feature form on centred activations (float64)."""
-    x = x.astype(np.float64) - x.mean(0)
-    y = y.astype(np.float64) - y.mean(0)
+    x = x.reshape(len(x), -1).astype(np.float64)  # run folders store N x <layer shape>
+    y = y.reshape(len(y), -1).astype(np.float64)
+    x = x - x.mean(0)
+    y = y - y.mean(0)
     return np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
 
 
@@ -128,24 +130,31 @@ def test_study_writes_every_table_and_the_numbers_match_numpy(reference):
     assert variants["resnet"]["layers"] == ["stem", "stage1.block1", "stage2.block1",
                                             "stage3.block1"]
     # The analysis set: 200 test images drawn with the seed, the same for every variant.
-    indices = np.load(out / "acts" / "tiny" / "epoch-0002.indices.npy")
+    # Each zoo variant's activations form a run folder (the format recorded runs use).
+    run = json.loads((out / "acts" / "tiny" / "run.json").read_text())
+    assert run["format"] == "sublens-run" and run["metadata"]["source"] == "sublens-train"
+    assert [layer["name"] for layer in run["layers"]] == variants["tiny"]["layers"]
+    assert [e["epoch"] for e in run["epochs"]] == [1, 2]
+    indices = np.load(out / "acts" / "tiny" / "indices.npy")
     assert len(indices) == N and np.all(np.diff(indices) > 0) and indices[-1] > N
     for name in ("tiny-less-data", "resnet"):
-        np.testing.assert_array_equal(np.load(out / "acts" / name / "epoch-0002.indices.npy"),
+        np.testing.assert_array_equal(np.load(out / "acts" / name / "indices.npy"),
                                       indices)
     with gzip.open(f"{DATA}/t10k-images-idx3-ubyte.gz") as f:
         test_images = np.frombuffer(f.read()[16:], np.uint8).reshape(-1, 28, 28)
     with gzip.open(f"{DATA}/t10k-labels-idx1-ubyte.gz") as f:
         test_labels = np.frombuffer(f.read()[8:], np.uint8)
-    images = np.load(out / "acts" / "tiny" / "epoch-0002.images.npy")
+    images = np.load(out / "acts" / "tiny" / "inputs.npy")
+    assert images.dtype == np.float32
     np.testing.assert_array_equal(images.reshape(N, 28, 28), test_images[indices])
-    labels = np.load(out / "acts" / "tiny" / "epoch-0002.labels.npy")
+    labels = np.load(out / "acts" / "tiny" / "labels.npy")
     np.testing.assert_array_equal(labels, test_labels[indices])
 
     # Accuracy = predictions vs labels; the dynamics table has one row per epoch x layer.
     tiny = variants["tiny"]
     predictions = np.load(out / "acts" / "tiny" / "epoch-0002.predictions.npy")
     assert tiny["final_accuracy"] == pytest.approx(np.mean(predictions == labels))
+    assert run["epochs"][-1]["accuracy"] == pytest.approx(np.mean(predictions == labels))
     assert [row["epoch"] for row in tiny["dynamics"]] == [1, 2]
     dynamics_rows = (out / "dynamics.csv").read_text().splitlines()
     assert len([r for r in dynamics_rows if r.startswith("tiny,")]) == 2 * 4
@@ -356,6 +365,17 @@ def test_check_resolves_layer_selections_without_data(tmp_path, sublens):
     proc = sublens("study", plan, "--check")
 
     assert_bad_input(proc, "cifar.toml", "variants[0].layers", "stage9*", "stage1.conv1")
+
+
+def test_plans_accept_every_spelling_the_zoo_accepts(tmp_path, sublens_json):
+    plan = tmp_path / "names.toml"
+    plan.write_text('[dataset]\nname = "cifar10"\ndata_dir = "missing"\n'
+                    '[[variants]]\nname = "a"\nmodel = "resnet-20"\n'
+                    '[[variants]]\nname = "b"\nmodel = "WRN-16-2"\n')
+
+    checked = sublens_json("study", plan, "--check")
+
+    assert [v["model"] for v in checked["variants"]] == ["resnet20", "wrn-16-2"]
 
 
 def test_output_that_is_a_file_is_refused(reference, tmp_path, sublens):

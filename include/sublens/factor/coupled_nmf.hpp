@@ -32,7 +32,12 @@
 //   RMSE of block b = sqrt(squared_error[b] / (N d_b)),
 //   total RMSE      = sqrt(sum_b squared_error[b] / sum_b N d_b) = sqrt(J / number of entries)
 // for the paper's unweighted J (with weight_blocks the RMSEs stay unweighted; `objective` is the
-// weighted J that was minimised).
+// weighted J that was minimised). RMSEs are in each block's units, so they do not compare across
+// layers of different scales; the relative RMSEs do:
+//   relative RMSE of block b = ||X_b - F W_b^T||_F / ||X_b||_F  (= RMSE_b / RMS of X_b's entries),
+//   total relative RMSE      = sqrt(sum_b squared_error[b] / sum_b ||X_b||_F^2),
+// where X_b is the block as factorized (after any shift). A zero block has relative RMSE 0 when it
+// is fitted exactly, else +Inf.
 //
 // Edge cases. Every block must share N >= 1, have d_b >= 1, and be finite and non-negative
 // (negative data is an std::invalid_argument naming the block, the value and the input index; see
@@ -97,15 +102,17 @@ struct CoupledNmfFactors {
 };
 
 struct CoupledNmfResult {
-  CoupledNmfFactors factors;              // F and the block factors after the last iteration
-  std::vector<double> objective_history;  // J after each iteration (weighted when weight_blocks)
-  double objective = 0;                   // final J as minimised (weighted when weight_blocks)
-  std::vector<double> squared_error;      // per block, unweighted ||X_b - F W_b^T||^2 (exact)
-  std::vector<double> block_rmse;         // per block, sqrt(squared_error / (N d_b))
-  double rmse = 0;                        // sqrt(sum squared_error / sum N d_b)
-  int iterations = 0;                     // iterations run
-  bool converged = false;                 // stopped on `tolerance` (or J = 0) before max_iterations
-  double seconds = 0;                     // wall time of the iterations (not the final evaluation)
+  CoupledNmfFactors factors;                // F and the block factors after the last iteration
+  std::vector<double> objective_history;    // J after each iteration (weighted when weight_blocks)
+  double objective = 0;                     // final J as minimised (weighted when weight_blocks)
+  std::vector<double> squared_error;        // per block, unweighted ||X_b - F W_b^T||^2 (exact)
+  std::vector<double> block_rmse;           // per block, sqrt(squared_error / (N d_b))
+  double rmse = 0;                          // sqrt(sum squared_error / sum N d_b)
+  std::vector<double> block_relative_rmse;  // per block, ||X_b - F W_b^T||_F / ||X_b||_F
+  double relative_rmse = 0;                 // sqrt(sum squared_error / sum ||X_b||_F^2)
+  int iterations = 0;                       // iterations run
+  bool converged = false;  // stopped on `tolerance` (or J = 0) before max_iterations
+  double seconds = 0;      // wall time of the iterations (not the final evaluation)
 
   // One line: "mu rank 20: rmse 0.0123 after 150 iterations (converged) in 1.2 s".
   std::string brief_report() const;
@@ -153,10 +160,14 @@ struct RankSweepRow {
   double rmse_std = 0;                  // total RMSE, standard deviation over seeds
   std::vector<double> block_rmse_mean;  // per block, inputs then layers
   std::vector<double> block_rmse_std;   // per block
-  double objective_mean = 0;            // final J, mean over seeds
-  double iterations_mean = 0;           // iterations, mean over seeds
-  int converged = 0;                    // how many seeds converged
-  double seconds_mean = 0;              // solver time, mean over seeds
+  double relative_rmse_mean = 0;        // total relative RMSE, mean over seeds
+  double relative_rmse_std = 0;         // total relative RMSE, standard deviation over seeds
+  std::vector<double> block_relative_rmse_mean;  // per block, inputs then layers
+  std::vector<double> block_relative_rmse_std;   // per block
+  double objective_mean = 0;                     // final J, mean over seeds
+  double iterations_mean = 0;                    // iterations, mean over seeds
+  int converged = 0;                             // how many seeds converged
+  double seconds_mean = 0;                       // solver time, mean over seeds
 };
 
 struct RankSweepResult {

@@ -152,6 +152,14 @@ void write_matrix(const std::filesystem::path& path, const Eigen::Ref<const RowM
 std::string layer_file_stem(const std::string& name);
 std::string layer_name_from_stem(const std::string& stem);
 
+// A folder of per-layer files records the network order of its layers in `layers.json`
+// ({"layers": ["conv1", "layer1", ...]}); `sublens ssc --all-layers` writes it, `cka-matrix`
+// reads it. read_layer_order returns std::nullopt when the folder has none; a malformed file
+// (not a list of unique strings) is an InputError.
+inline constexpr const char* kLayerOrderFile = "layers.json";
+void write_layer_order(const std::filesystem::path& folder, const std::vector<std::string>& names);
+std::optional<std::vector<std::string>> read_layer_order(const std::filesystem::path& folder);
+
 // ---- atomic writes --------------------------------------------------------------------------
 // Calls `write` with the path of a temporary file in the folder of `path`, then renames it over
 // `path`; on any exception the temporary file is removed and the exception rethrown.

@@ -51,9 +51,16 @@ struct ModelSpec {
   int width_px = 28;     // input width
 };
 
-// "vgg16", "resnet20", "resnet18", "wrn-28-10", "densenet121", "cnn2" ... -> spec (name + depth +
-// width); a plain family name keeps the defaults. Throws std::invalid_argument for unknown names.
+// The zoo's model families (ModelSpec::name), the one list that names and plans are checked by.
+inline const std::vector<std::string> kModelFamilies = {"cnn2",   "alexnet", "vgg",
+                                                        "resnet", "wrn",     "densenet"};
+// "vgg16", "resnet20", "resnet-20", "WRN-16-2", "wrn-28-10", "densenet121", "cnn2" ... -> spec
+// (name + depth + width; case-insensitive, '-' after the family optional); a plain family name
+// keeps the defaults. Throws std::invalid_argument for unknown names. Torch-free (names.cpp,
+// library sublens_model_names): `sublens study` checks plans with it.
 ModelSpec parse_model_name(const std::string& name);
+// The spec with the family's default depth (vgg 11, resnet 20, wrn 16, densenet 40) and WRN width.
+ModelSpec with_family_defaults(ModelSpec spec);
 // Checks the family, depth and widths; throws std::invalid_argument naming the constraint.
 void validate(const ModelSpec& spec);
 // Canonical display name, e.g. "resnet20", "wrn-16-2".
@@ -165,16 +172,43 @@ struct TorchScriptOptions {
   std::filesystem::path output;     // .safetensors or .npz: per layer N x d float32
   int batch_size = 256;             // inputs per forward pass
   int threads = 0;                  // 0: all cores
+  // Keep the activations, softmax and predictions in the result instead of writing `output`
+  // (a run folder is written by extract_torchscript_run).
+  bool keep_arrays = false;
 };
 struct TorchScriptResult {
   std::vector<CapturePoint> layers;    // captured layers (per-input shape)
   std::vector<std::string> available;  // every capturable submodule name
   std::int64_t n_inputs = 0;           // N
   double seconds = 0;                  // wall time
+  // With keep_arrays: per layer N x d float32, the output's softmax (N x n_classes) and argmax.
+  std::vector<std::pair<std::string, io::NdArray>> arrays;
+  std::vector<float> softmax;
+  std::vector<std::int64_t> predictions;
+  int n_classes = 0;
 };
 // Captures the outputs of named submodules by inlining the forward graph and returning, besides
 // the model's output, the values that leave each named submodule's inlined call.
 TorchScriptResult extract_torchscript(const TorchScriptOptions& options);
+
+// One TorchScript file per epoch (`extract --torchscript a.pt --torchscript b.pt -o RUNDIR`):
+// each is run on the same inputs and written as that epoch of the run folder `options.output`
+// (see include/sublens/io/run.hpp), with the labels' accuracy. `epochs`: one per model; empty:
+// the last number in each file name, else 1, 2, ... in the given order.
+struct TorchScriptRunOptions {
+  std::vector<std::filesystem::path> models;
+  std::vector<int> epochs;
+  std::filesystem::path labels;  // .npy integer vector, length N
+  TorchScriptOptions capture;    // inputs, layers, output (the run folder), batch size, threads
+};
+struct TorchScriptRunResult {
+  std::vector<int> epochs;
+  std::vector<double> accuracy;  // per epoch
+  std::vector<CapturePoint> layers;
+  std::int64_t n_inputs = 0;
+  double seconds = 0;
+};
+TorchScriptRunResult extract_torchscript_run(const TorchScriptRunOptions& options);
 
 // Entry point of the `sublens-torch` executable (train, extract, models); returns the exit code.
 int torch_main(int argc, char** argv);

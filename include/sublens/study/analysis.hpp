@@ -23,7 +23,10 @@
 namespace sublens::study {
 
 struct AnalysisOptions {
-  std::filesystem::path activations;  // .npy/.npz/.safetensors, layers in file order
+  std::filesystem::path activations;  // .npy/.npz/.safetensors
+  // The layers to analyse in network order (every table and matrix follows it); empty: every
+  // layer of `activations` in file order.
+  std::vector<std::string> layers;
   std::filesystem::path labels;       // .npy integer vector, length N
   std::filesystem::path predictions;  // optional; default: argmax of `logits` when given
   std::filesystem::path logits;       // optional N x classes logits or softmax (neighbourhoods)

@@ -36,7 +36,11 @@ namespace sublens::study {
 struct VariantPlan {
   std::string name;   // unique, [A-Za-z0-9._-]+; names its folders in DIR
   std::string group;  // variants of one group are compared side by side (default: "variants")
-  std::string model = "cnn2";   // zoo name: cnn2, alexnet, vgg11, resnet20, wrn-16-2, densenet40...
+  // A recorded run folder (see README, "run folders") instead of a zoo model trained by the study:
+  // none of the training keys apply; `layers` may only be globs over the run's layers, and the
+  // analysed epochs are the recorded ones. Empty: a zoo variant.
+  std::filesystem::path run;
+  std::string model = "cnn2";   // zoo name as `sublens models` accepts it (resnet20, WRN-16-2, ...)
   int depth = 0;                // overrides the depth the name implies (0: keep it)
   int width = 0;                // Wide-ResNet widening factor (0: keep it)
   int base_width = 0;           // channels of the first stage (0: family default)
@@ -92,6 +96,13 @@ struct Plan {
 Plan read_plan(const std::filesystem::path& file);
 // Same, from text (`file` is only named in errors; the demo's built-in plan uses this).
 Plan parse_plan(const std::string& text, const std::filesystem::path& file);
+
+// `sublens study --run RUN [--run RUN2 ...]`: one group "runs" with a variant per recorded run
+// folder (named after the folder) and every analysis its data allows: dynamics over the recorded
+// epochs (all of them), the heatmap at the last, the final network's inputs analysis, and the
+// coupled NMF when the run holds inputs.npy (ranks 10..50 below the smallest N). A bad run folder
+// throws InputError naming its file and field.
+Plan plan_for_runs(const std::vector<std::filesystem::path>& runs);
 
 // The plan as JSON (stored in DIR/study.json and shown in the report).
 nlohmann::json to_json(const Plan& plan);

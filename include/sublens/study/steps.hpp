@@ -1,8 +1,10 @@
 // Resumable steps: a study or analysis is a sequence of `sublens` commands, each run as a child
 // process of the running `sublens` executable (exactly as a user would run them, each step's JSON
 // summary kept). A step is skipped when its record says it finished with the same key and its
-// outputs exist; the key hashes the command line and the bytes of every input file, so a run that
-// was killed resumes where it stopped and a changed input recomputes what depends on it.
+// outputs exist; the key hashes the command line, the bytes of every input file, the sublens
+// version and the revision of the command's algorithm (algorithm_revision), so a run that was
+// killed resumes where it stopped, a changed input recomputes what depends on it, and results of
+// older code are recomputed rather than reused.
 //
 //   study::StepRunner steps(dir, "analyze");
 //   auto lines = steps.run({"ssc", {"ssc", acts, "--all-layers", "-o", graphs}, {acts}, {graphs}});
@@ -35,6 +37,9 @@ struct StepFailed : std::runtime_error {
 // `capture_stderr`, kept in StepFailed::error_output.
 std::vector<nlohmann::json> run_self(const std::vector<std::string>& args,
                                      bool capture_stderr = false, bool quiet = true);
+
+// The revision of `command`'s algorithm (0 for commands without one); part of every step key.
+int algorithm_revision(const std::string& command);
 
 struct Step {
   std::string name;                            // unique in the run, [A-Za-z0-9._-]

@@ -1,0 +1,143 @@
+// The study's CSV tables, written from the variant records of study.json (one row per variant,
+// per epoch x layer, per heatmap cell, ...). See pipeline.hpp.
+#include <sstream>
+
+#include "pipeline.hpp"
+
+namespace sublens::study::detail {
+namespace {
+
+// Entry i of an array member, null when the member or the entry is absent (older records).
+json entry(const json& row, const char* key, std::size_t i) {
+  return row.contains(key) && row[key].is_array() && i < row[key].size() ? row[key][i] : json();
+}
+
+std::string text(const json& value) {
+  return value.is_string() ? csv_escape(value.get<std::string>()) : csv_number(value);
+}
+
+// A variant's source in one cell: the zoo recipe, or the run folder and its metadata's model.
+std::string source_cell(const json& source) {
+  if (source.value("kind", "") == "zoo") return "zoo: " + source["recipe"].get<std::string>();
+  std::string cell = "run: " + source["run"].get<std::string>();
+  const json& meta = source["metadata"];
+  if (meta.is_object() && meta.contains("source") && meta["source"].is_string()) {
+    cell += " (" + meta["source"].get<std::string>() + ")";
+  }
+  return cell;
+}
+
+std::string variants_table(const json& variants) {
+  std::ostringstream table;
+  table << "variant,group,model,depth,parameters,train_fraction,classes,ordered,epochs,accuracy,"
+           "source\n";
+  for (const auto& v : variants) {
+    std::string classes;
+    for (const auto& c : v["classes"]) classes += (classes.empty() ? "" : " ") + c.dump();
+    table << text(v["name"]) << "," << text(v["group"]) << "," << text(v["model"]) << ","
+          << text(v["depth"]) << "," << text(v["parameters"]) << ","
+          << csv_number(v["train_fraction"]) << "," << classes << ","
+          << (v["ordered"].get<bool>() ? 1 : 0) << "," << v["epochs"] << ","
+          << csv_number(v["final_accuracy"]) << "," << csv_escape(source_cell(v["source"])) << "\n";
+  }
+  return table.str();
+}
+
+std::string modularity_table(const json& variants) {
+  std::ostringstream out;
+  out << "variant,epoch,layer_index,layer,modularity,ssc_accuracy,agreement\n";
+  for (const auto& v : variants) {
+    const auto& layers = v["layers"];
+    for (const auto& row : v["modularity"]) {
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        out << text(v["name"]) << "," << row["epoch"] << "," << l << "," << text(layers[l]) << ","
+            << csv_number(row["values"][l]) << "," << csv_number(entry(row, "ssc_accuracy", l))
+            << "," << csv_number(entry(row, "agreement", l)) << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+// Columns 0-7 are those of earlier versions; SSC-label accuracy and agreement (Table 1 per layer
+// and epoch) follow.
+std::string dynamics_table(const json& variants) {
+  std::ostringstream out;
+  out << "variant,epoch,layer_index,layer,accuracy,modularity,ssc_cka_to_final,"
+         "linear_cka_to_final,ssc_accuracy,agreement\n";
+  for (const auto& v : variants) {
+    const auto& layers = v["layers"];
+    for (const auto& row : v["dynamics"]) {
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        out << text(v["name"]) << "," << row["epoch"] << "," << l << "," << text(layers[l]) << ","
+            << csv_number(row["accuracy"]) << "," << csv_number(row["modularity"][l]) << ","
+            << csv_number(row["ssc_cka_to_final"][l]) << ","
+            << csv_number(row["linear_cka_to_final"][l]) << ","
+            << csv_number(entry(row, "ssc_accuracy", l)) << ","
+            << csv_number(entry(row, "agreement", l)) << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+std::string heatmaps_table(const json& variants) {
+  std::ostringstream out;
+  out << "variant,epoch,row_layer,col_layer,ssc_cka\n";
+  for (const auto& v : variants) {
+    const auto& layers = v["layers"];
+    for (const auto& h : v["heatmaps"]) {
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        for (std::size_t j = 0; j < layers.size(); ++j) {
+          out << text(v["name"]) << "," << h["epoch"] << "," << text(layers[i]) << ","
+              << text(layers[j]) << "," << csv_number(h["values"][i][j]) << "\n";
+        }
+      }
+    }
+  }
+  return out.str();
+}
+
+std::string strength_table(const json& variants) {
+  std::ostringstream out;
+  out << "variant,epoch,adjacent,distant,strength\n";
+  for (const auto& v : variants) {
+    for (const auto& h : v["heatmaps"]) {
+      out << text(v["name"]) << "," << h["epoch"] << "," << csv_number(h["adjacent"]) << ","
+          << csv_number(h["distant"]) << "," << csv_number(h["strength"]) << "\n";
+    }
+  }
+  return out.str();
+}
+
+// relative_rmse: RMSE over the root mean square of the factorized data (empty when factorize
+// does not report it), comparable across networks whose activations differ in scale.
+std::string nmf_table(const json& variants) {
+  std::ostringstream out;
+  out << "variant,rank,rmse,relative_rmse\n";
+  for (const auto& v : variants) {
+    if (v["nmf"].is_null()) continue;
+    const auto& nmf = v["nmf"];
+    for (std::size_t r = 0; r < nmf["ranks"].size(); ++r) {
+      out << text(v["name"]) << "," << nmf["ranks"][r] << "," << csv_number(nmf["rmse"][r]) << ","
+          << csv_number(entry(nmf, "relative_rmse", r)) << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace
+
+const std::vector<std::string> kStudyTables = {"variants.csv", "modularity.csv",     "dynamics.csv",
+                                               "heatmaps.csv", "block-diagonal.csv", "nmf.csv"};
+
+void write_study_tables(const json& variants, const fs::path& dir) {
+  io::write_file_atomically(dir / "variants.csv", variants_table(variants));
+  io::write_file_atomically(dir / "modularity.csv", modularity_table(variants));
+  io::write_file_atomically(dir / "dynamics.csv", dynamics_table(variants));
+  io::write_file_atomically(dir / "heatmaps.csv", heatmaps_table(variants));
+  io::write_file_atomically(dir / "block-diagonal.csv", strength_table(variants));
+  io::write_file_atomically(dir / "nmf.csv", nmf_table(variants));
+}
+
+}  // namespace sublens::study::detail

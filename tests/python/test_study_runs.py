@@ -1,0 +1,429 @@
+"""`sublens study --run` on runs recorded during a PyTorch training (Debian's python3-torch, CPU).
+
+Tiny CNNs are trained for 3 epochs on synthetic 8x8 images and recorded after each epoch with
+sublens.torch.Recorder (from the source tree). The study's dynamics.csv is checked against NumPy,
+SciPy and networkx computations on the recorded files and the graphs the study wrote; two runs of
+different depths share the heatmaps and the depth finding. The companion sublens-torch is pointed
+at a missing path throughout: a study of recorded runs must never start LibTorch. Bad run folders
+are refused with exit 2 and one line, and nothing is written; a killed study resumes.
+"""
+import csv
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse
+
+from conftest import BIN, assert_bad_input, chromium, render_in_chromium
+
+torch = pytest.importorskip("torch")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+N, CLASSES, EPOCHS = 90, 3, 3
+CKA_TOL = 1e-6         # float32 activations, float64 accumulation (sublens and NumPy)
+MODULARITY_TOL = 1e-9  # the same graph, two implementations of eq. 5
+# No LibTorch for recorded runs: any `train`, `extract` or `models` step would fail.
+NO_TORCH = {**os.environ, "SUBLENS_TORCH": "/nonexistent/sublens-torch"}
+
+
+def recorder_module():
+    """sublens.torch from the source tree, without the compiled extension (the package's
+    __init__ imports it; Recorder itself is pure Python)."""
+    if "sublens.torch" not in sys.modules:
+        package = types.ModuleType("sublens")
+        package.__path__ = [os.path.join(ROOT, "python", "sublens")]
+        sys.modules.setdefault("sublens", package)
+    return importlib.import_module("sublens.torch")
+
+
+class Net(torch.nn.Module):
+    """`depth` conv blocks (conv + ReLU) on 8x8 images, then a linear classifier."""
+
+    def __init__(self, depth):
+        super().__init__()
+        channels = [1] + [6] * depth
+        for b in range(depth):
+            block = torch.nn.Sequential(torch.nn.Conv2d(channels[b], channels[b + 1], 3, padding=1),
+                                        torch.nn.ReLU())
+            self.add_module(f"block{b + 1}", block)
+        self.depth = depth
+        self.fc = torch.nn.Linear(6 * 8 * 8, CLASSES)
+
+    def forward(self, x):
+        for b in range(self.depth):
+            x = getattr(self, f"block{b + 1}")(x)
+        return self.fc(x.flatten(1))
+
+
+def synthetic(seed):
+    """Images whose class sets which quadrant is bright, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(N) % CLASSES
+    x = 0.3 * torch.rand(N, 1, 8, 8, generator=g)
+    for c in range(CLASSES):
+        x[labels == c, :, (c // 2) * 4:(c // 2) * 4 + 4, (c % 2) * 4:(c % 2) * 4 + 4] += 0.7
+    return x, labels
+
+
+def train_and_record(out, depth, epochs=EPOCHS, seed=0):
+    torch.manual_seed(seed)
+    model = Net(depth)
+    x, y = synthetic(seed + 100)
+    analysis_x, analysis_y = synthetic(seed + 200)
+    layers = [f"block{b + 1}" for b in range(depth)] + ["fc"]
+    recorder = recorder_module().Recorder(model, layers, analysis_x, analysis_y, out, batch_size=32,
+                                          metadata={"depth": depth, "optimizer": "SGD lr=0.05"})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for start in range(0, N, 15):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x[start:start + 15]), y[start:start + 15])
+            loss.backward()
+            optimizer.step()
+        recorder.record(epoch)
+    return layers
+
+
+def study(*args, timeout=600, env=NO_TORCH):
+    return subprocess.run([BIN, "--quiet", "study", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def read_safetensors(path):
+    data = open(path, "rb").read()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        out[name] = np.frombuffer(data[8 + length + begin:8 + length + end], "<f4").reshape(
+            entry["shape"])
+    return out
+
+
+def write_safetensors(path, arrays):
+    header, blobs, offset = {}, [], 0
+    for name, array in arrays.items():
+        blob = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def linear_cka(x, y):
+    x = x.reshape(len(x), -1).astype(np.float64)
+    y = y.reshape(len(y), -1).astype(np.float64)
+    x, y = x - x.mean(0), y - y.mean(0)
+    return np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
+
+
+def rows(path, variant=None):
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if variant is None or r["variant"] == variant]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    shallow = root / "shallow"
+    layers = train_and_record(shallow, depth=2)
+    out = root / "study"
+    proc = study("--run", shallow, "-o", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return shallow, layers, out, json.loads(proc.stdout)
+
+
+def test_dynamics_match_numpy_and_networkx_on_the_recorded_files(recorded):
+    run, layers, out, summary = recorded
+    labels = np.load(run / "labels.npy")
+    table = rows(out / "dynamics.csv", "shallow")
+    assert len(table) == EPOCHS * len(layers)
+    assert [r["layer"] for r in table[:len(layers)]] == layers  # network order
+    final = read_safetensors(run / f"epoch-{EPOCHS:04d}.safetensors")
+    for row in table:
+        epoch, layer = int(row["epoch"]), row["layer"]
+        acts = read_safetensors(run / f"epoch-{epoch:04d}.safetensors")
+        assert float(row["linear_cka_to_final"]) == pytest.approx(
+            linear_cka(acts[layer], final[layer]), abs=CKA_TOL)
+        predictions = np.load(run / f"epoch-{epoch:04d}.predictions.npy")
+        assert float(row["accuracy"]) == pytest.approx(np.mean(predictions == labels), abs=1e-12)
+        w = scipy.sparse.load_npz(out / "graphs" / "shallow" / f"epoch-{epoch:04d}" / f"{layer}.npz")
+        g = nx.from_scipy_sparse_array(w)
+        communities = [set(np.flatnonzero(labels == c)) for c in range(CLASSES)]
+        assert float(row["modularity"]) == pytest.approx(
+            nx.community.modularity(g, communities, weight="weight"), abs=MODULARITY_TOL)
+        assert 0 <= float(row["ssc_accuracy"]) <= 1 and 0 <= float(row["agreement"]) <= 1
+        if epoch == EPOCHS:
+            assert float(row["ssc_cka_to_final"]) == pytest.approx(1.0, abs=1e-9)
+    # The source of the variant is named: the run folder and its metadata.
+    variant = rows(out / "variants.csv")[0]
+    assert str(run) in variant["source"] and "pytorch-recorder" in variant["source"]
+    assert summary["steps_skipped"] == 0
+
+
+def test_report_of_a_recorded_run_renders_in_chromium(recorded, tmp_path):
+    _, _, out, _ = recorded
+    html = (out / "report.html").read_text()
+    assert "Training dynamics: shallow" in html and "recorded run" in html
+    assert "shifted" in html  # the logits (fc) are signed: the NMF section says so
+    if chromium() is None:
+        pytest.skip("Chromium not installed")
+    assert render_in_chromium(out / "report.html", tmp_path, "study-run-report.png") >= 5
+
+
+def test_two_runs_of_different_depths_share_heatmaps_and_the_depth_finding(recorded, tmp_path):
+    shallow, _, _, _ = recorded
+    deep = tmp_path / "deep"
+    train_and_record(deep, depth=4, seed=1)
+    out = tmp_path / "study"
+    proc = study("--run", shallow, "--run", deep, "-o", out, "--no-figures")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cells = rows(out / "heatmaps.csv")
+    assert {r["variant"] for r in cells} == {"shallow", "deep"}
+    assert len([r for r in cells if r["variant"] == "deep"]) == 5 * 5
+    result = json.loads((out / "study.json").read_text())
+    depth = [f for f in result["findings"] if "grows with depth" in f["claim"]]
+    assert len(depth) == 1 and "[runs]" in depth[0]["claim"]
+    assert "shallow" in depth[0]["statistic"] and "deep" in depth[0]["statistic"]
+    strength = {r["variant"]: float(r["strength"]) for r in rows(out / "block-diagonal.csv")}
+    assert depth[0]["held"] == (strength["deep"] > strength["shallow"])
+    html = (out / "report.html").read_text()
+    assert "SSC-CKA: runs" in html
+
+
+def test_killed_study_of_a_run_resumes_with_identical_tables(recorded, tmp_path):
+    run, _, reference, _ = recorded
+    out = tmp_path / "study"
+    proc = subprocess.Popen([BIN, "--quiet", "study", "--run", str(run), "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=NO_TORCH,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and len(list(out.glob("steps/*.json"))) < 4:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("steps/*.json")}
+    resumed = study("--run", run, "-o", out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout)["steps_skipped"] >= len(finished)
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path.name} ran again"
+    for name in ("dynamics.csv", "modularity.csv", "heatmaps.csv", "variants.csv"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_rerecording_an_epoch_recomputes_exactly_what_depends_on_it(recorded, tmp_path):
+    run, layers, _, _ = recorded
+    copy = tmp_path / "shallow"
+    shutil.copytree(run, copy)
+    out = tmp_path / "study"
+    assert study("--run", copy, "-o", out, "--no-figures").returncode == 0
+    # Epoch 2 recorded again from another network: its own measures and its CKA to the final
+    # epoch change; nothing of epochs 1 and 3 does.
+    torch.manual_seed(7)
+    x, y = synthetic(200)
+    recorder_module().Recorder(Net(2), layers, x, y, copy).record(2)
+    proc = study("--run", copy, "-o", out, "--no-figures")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # ssc, then per layer modularity and SSC labels, then graph and linear CKA to the final epoch.
+    assert json.loads(proc.stdout)["steps_run"] == 1 + 2 * len(layers) + 2
+
+
+def corrupt(run, tmp_path, how):
+    bad = tmp_path / how
+    shutil.copytree(run, bad)
+    meta = json.loads((bad / "run.json").read_text())
+    if how == "missing-epoch-file":
+        os.remove(bad / "epoch-0002.safetensors")
+    elif how == "layer-missing-in-one-epoch":
+        arrays = read_safetensors(bad / "epoch-0002.safetensors")
+        del arrays["block2"]
+        write_safetensors(bad / "epoch-0002.safetensors", arrays)
+    elif how == "n-mismatch":
+        np.save(bad / "labels.npy", np.load(bad / "labels.npy")[:-1])
+    elif how == "nan":
+        arrays = read_safetensors(bad / "epoch-0001.safetensors")
+        arrays = {k: v.copy() for k, v in arrays.items()}
+        arrays["block1"].flat[5] = np.nan
+        write_safetensors(bad / "epoch-0001.safetensors", arrays)
+    elif how == "other-format":
+        meta["format"] = "something-else"
+        (bad / "run.json").write_text(json.dumps(meta))
+    return bad
+
+
+@pytest.mark.parametrize("how,fragment", [
+    ("missing-epoch-file", "epoch-0002.safetensors"),
+    ("layer-missing-in-one-epoch", "epoch-0002.safetensors"),
+    ("n-mismatch", "labels.npy"),
+    ("nan", "epoch-0001.safetensors"),
+    ("other-format", "run.json"),
+])
+def test_bad_run_folders_are_refused_and_nothing_is_written(recorded, tmp_path, how, fragment):
+    run, _, _, _ = recorded
+    bad = corrupt(run, tmp_path, how)
+    out = tmp_path / "study"
+    assert_bad_input(study("--run", bad, "-o", out), fragment, outputs=[out])
+
+
+PLAN = """
+name = "recorded"
+[nmf]
+ranks = [4]
+max_iter = 20
+[[variants]]
+name = "shallow"
+run = "{run}"
+{extra}
+"""
+
+
+@pytest.mark.parametrize("extra,key", [
+    ("heatmap_epochs = [7]", "variants[0].heatmap_epochs"),
+    ('layers = "blocks"', "variants[0].layers"),
+    ("epochs = 5", "variants[0].epochs"),
+    ('layers = ["nope*"]', "variants[0].layers"),
+])
+def test_plan_keys_a_run_cannot_satisfy_are_refused_naming_the_key(recorded, tmp_path, extra, key):
+    run, _, _, _ = recorded
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.format(run=run, extra=extra))
+    out = tmp_path / "study"
+    assert_bad_input(study(plan, "-o", out), key, outputs=[out])
+
+
+def test_nmf_of_a_run_without_inputs_is_refused_naming_the_key(recorded, tmp_path):
+    run, _, _, _ = recorded
+    copy = tmp_path / "no-inputs"
+    shutil.copytree(run, copy)
+    os.remove(copy / "inputs.npy")
+    meta = json.loads((copy / "run.json").read_text())
+    meta["inputs"] = None
+    (copy / "run.json").write_text(json.dumps(meta))
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.format(run=copy, extra="nmf = true"))
+    out = tmp_path / "study"
+    assert_bad_input(study(plan, "-o", out), "variants[0].nmf", outputs=[out])
+
+
+def test_a_plan_variant_may_name_a_recorded_run(recorded, tmp_path):
+    run, layers, _, _ = recorded
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.format(run=run, extra='dynamics = true\nheatmap_epochs = [1]\n'
+                                              'layers = ["block*"]'))
+    out = tmp_path / "study"
+    proc = study(plan, "-o", out, "--no-figures")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "study.json").read_text())
+    variant = result["variants"][0]
+    assert variant["layers"] == ["block1", "block2"]
+    assert [h["epoch"] for h in variant["heatmaps"]] == [1, EPOCHS]
+    assert [d["epoch"] for d in variant["dynamics"]] == list(range(1, EPOCHS + 1))
+
+
+MIXED = """
+name = "mixed"
+[dataset]
+name = "fashion-mnist"
+[analysis]
+n = 60
+layers = "blocks"
+threads = 2
+[training]
+model = "cnn2"
+base_width = 4
+epochs = 2
+train_fraction = 0.01
+[[variants]]
+name = "zoo"
+group = "both"
+[[variants]]
+name = "recorded"
+group = "both"
+run = "{run}"
+"""
+
+
+def test_a_recorded_run_and_a_zoo_variant_share_a_group(recorded, tmp_path):
+    run, _, _, _ = recorded
+    plan = tmp_path / "mixed.toml"
+    plan.write_text(MIXED.format(run=run))
+    out = tmp_path / "study"
+    proc = study(plan, "-o", out, "--no-figures", env=os.environ)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sources = {r["variant"]: r["source"] for r in rows(out / "variants.csv")}
+    assert sources["zoo"].startswith("zoo: cnn2, 2 epochs")
+    assert sources["recorded"].startswith("run: " + str(run))
+    assert {r["variant"] for r in rows(out / "heatmaps.csv")} == {"zoo", "recorded"}
+    html = (out / "report.html").read_text()
+    assert "trained by the study: cnn2" in html and "recorded run " + str(run) in html
+
+
+def analysis_inputs(tmp_path, names, nan=False):
+    """Activations of torchvision-style layers (file order = network order), labels, logits."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % CLASSES
+    arrays = {}
+    for k, name in enumerate(names):
+        x = rng.standard_normal((60, 6)) + 2.0 * np.eye(CLASSES, 6)[labels] * (k + 1)
+        arrays[name] = x.astype(np.float32)
+    if nan:
+        arrays[names[1]][3, 2] = np.nan
+    write_safetensors(tmp_path / "acts.safetensors", arrays)
+    np.save(tmp_path / "labels.npy", labels)
+    np.save(tmp_path / "logits.npy", rng.standard_normal((60, CLASSES)))
+    return tmp_path / "acts.safetensors"
+
+
+def analyze(tmp_path, acts, out):
+    return subprocess.run([BIN, "--quiet", "analyze", acts, "--labels", tmp_path / "labels.npy",
+                           "--logits", tmp_path / "logits.npy", "-o", out, "--no-figures"],
+                          capture_output=True, text=True, timeout=300, env=NO_TORCH)
+
+
+def test_analyze_writes_every_table_and_matrix_in_network_order(tmp_path):
+    names = ["conv1", "layer1", "layer2", "avgpool", "fc"]  # name order differs
+    out = tmp_path / "out"
+    proc = analyze(tmp_path, analysis_inputs(tmp_path, names), out)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["layer"] for r in rows(out / "layers.csv")] == names
+    assert [r["layer"] for r in rows(out / "table1.csv")] == names
+    for matrix in ("ssc-cka", "linear-cka"):
+        with open(out / f"{matrix}.csv", newline="") as f:
+            table = list(csv.reader(f))
+        assert table[0][1:] == names and [r[0] for r in table[1:]] == names
+        np.testing.assert_array_equal(np.load(out / f"{matrix}.npy"),
+                                      np.array([[float(v) for v in r[1:]] for r in table[1:]]))
+    acts = read_safetensors(tmp_path / "acts.safetensors")
+    linear = np.load(out / "linear-cka.npy")
+    assert linear[0, 3] == pytest.approx(linear_cka(acts["conv1"], acts["avgpool"]), abs=CKA_TOL)
+
+
+def test_a_step_rejecting_its_input_is_the_users_error_and_leaves_nothing(tmp_path):
+    acts = analysis_inputs(tmp_path, ["a", "b", "c"], nan=True)
+    out = tmp_path / "out"
+    proc = analyze(tmp_path, acts, out)
+    # The step's own one line (naming the file), exit 2, no steps/ folder or partial outputs.
+    assert_bad_input(proc, "acts.safetensors", outputs=[out])
+    assert "internal error" not in proc.stderr
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert_bad_input(analyze(tmp_path, acts, existing), "acts.safetensors")
+    assert list(existing.iterdir()) == []
