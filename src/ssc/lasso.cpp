@@ -5,22 +5,30 @@
 // smooth part is X^T (X c - x_i), so the conditions of ssc.hpp read |grad_j| <= lambda off the
 // support and grad_j = -lambda sign(c_j) on it.
 //
-// Mixed precision, exact answer. The passes over all N candidates (the correlations b of a block
-// of columns, then the optimality check X^T r of each round) are float32 GEMMs: twice the speed
-// of float64 and half the memory traffic. Nothing decided from a float32 number is taken on
-// trust:
-//  - The working-set Lasso is solved on float32 entries of G (cheap), then its support's
-//    coefficients are refined in float64 against X itself (iterative refinement: each step
-//    costs 2 |S| d flops, not |S|^2 d), so c is the float64 solution of the sign-fixed system.
-//    When refinement does not converge or a sign flips (an ill-conditioned support, or a tie the
-//    float32 path decided wrongly), the column is solved again from float64 entries.
+// Each column: a working set W (first the 32 largest correlations |b_j|), its Lasso solved
+// exactly by the homotopy path (homotopy.cpp), then the optimality conditions checked against all
+// N candidates; violators join W until none is left. The checks take one of two routes:
+//  - Gram route (when the float32 Gram matrix fits Options::max_gram_bytes and half the free
+//    memory): G = X^T X once by SSYRK; a column's scores G c - b read |S| + 1 columns of G.
+//  - Pass route (larger N): by blocks of columns, one GEMM X^T X_B gives b, and each round one
+//    GEMM X^T R checks the block's residuals; after a small change of a residual, the previous
+//    scores and a Cauchy-Schwarz bound on the change certify most candidates without a new pass.
+//
+// Mixed precision, exact answer (N >= kMixedPrecisionMinInputs). Scores and working-set Gram
+// entries are float32: twice the speed of float64 and half the memory traffic. Nothing decided
+// from a float32 number is taken on trust:
+//  - The support's coefficients are refined in float64 against X itself (iterative refinement:
+//    each step costs 2 |S| d flops, not |S|^2 d), so c is the float64 solution of the sign-fixed
+//    system. When refinement does not converge or a sign flips (an ill-conditioned support, or a
+//    tie the float32 path decided wrongly), the column is solved again from float64 entries.
 //  - A float32 score x_j^T r differs from the exact one by at most
 //    kScoreBoundSafety (d + 2) u ||x_j|| ||r||, u = 2^-24 (Higham, "Accuracy and Stability of
-//    Numerical Algorithms", 2nd ed., eq. 3.5, plus the roundings of x_j and r to float32). Every
-//    candidate whose float32 score is within that bound of the threshold is checked again in
-//    float64 (d flops each); the others are certified by the bound. The reported violation is
-//    the largest exact float64 violation, as before.
-// Small problems (N < kMixedPrecisionMinInputs) are solved in float64 throughout.
+//    Numerical Algorithms", 2nd ed., eq. 3.5, plus the roundings of x_j and r to float32; the
+//    Gram route adds the rounding of its sum, see solve_column_with_gram). Every candidate whose
+//    float32 score is within that bound of the threshold is checked again in float64 (d flops
+//    each); the others are certified by the bound. The reported violation is the largest exact
+//    float64 violation.
+// Small problems are solved in float64 throughout (the pass route, float64 GEMMs).
 #include <Eigen/Cholesky>
 #include <algorithm>
 #include <cmath>
