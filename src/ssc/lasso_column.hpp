@@ -1,0 +1,230 @@
+// Private to the SSC Lasso solver (lasso*.cpp): one column's state and the steps every checking
+// route shares. See lasso.cpp for the method.
+#pragma once
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "internal.hpp"
+
+namespace sublens::ssc::detail::lasso {
+
+// Working-set size of a column's first round (largest correlations). Measured on Fashion-MNIST
+// (N = 5000, tau = 10): 24-96 all take 2.1-2.5 solves per column; 32 is the cheapest.
+constexpr Index kInitialWorkingSet = 32;
+// See the file comment: the float32 score bound in units of (d + 2) u ||x_j|| ||r||.
+constexpr double kScoreBoundSafety = 2.0;
+constexpr double kFloatUnitRoundoff = 0x1p-24;
+// Candidates violating their condition by more than this (or `tolerance`, if smaller) join the
+// working set even when the column is already within `tolerance`: the answer is kept as tight as
+// float64 allows, not merely within tolerance.
+constexpr double kTightViolation = 1e-12;
+
+// The inputs as the solver sees them.
+struct Inputs {
+  PaperMatrix x;         // float64, d x N
+  Eigen::MatrixXf x32;   // float32 copy (empty when !mixed)
+  Eigen::MatrixXf gram;  // float32 X^T X, N x N, when it fits the memory budget (else empty)
+  Vector norms;          // ||x_j||
+  double score_unit = 0.0;
+  bool mixed = false;
+};
+
+// W and the columns of G_WW the path asked for, in float32 (x32) or float64 (`exact`).
+class WorkGram final : public GramColumns {
+ public:
+  void reset(const Inputs* in, bool exact) {
+    in_ = in;
+    exact_ = exact;
+    work_.clear();
+    columns_.clear();
+  }
+  bool exact() const { return exact_; }
+  const std::vector<Index>& work() const { return work_; }
+  Index size() const override { return static_cast<Index>(work_.size()); }
+  double diagonal(Index k) override { return dot(work_[k], work_[k]); }
+  const Vector& column(Index k) override {
+    Vector& column = columns_[k];
+    const Index have = column.size();
+    if (have < size()) {
+      column.conservativeResize(size());
+      for (Index r = have; r < size(); ++r) column[r] = dot(work_[r], work_[k]);
+    }
+    return column;
+  }
+  // G(w_a, w_b), from a stored column when there is one.
+  double entry(Index a, Index b) const {
+    return columns_[b].size() > a ? columns_[b][a] : dot(work_[a], work_[b]);
+  }
+  // Frees the stored columns (the column is done; W stays).
+  void release() { std::vector<Vector>().swap(columns_); }
+  void add(const std::vector<Index>& added) {
+    work_.insert(work_.end(), added.begin(), added.end());
+    columns_.resize(work_.size());
+  }
+  double dot(Index a, Index b) const {
+    const Index d = in_->x.rows();
+    if (exact_) return blas_dot(d, in_->x.col(a).data(), in_->x.col(b).data());
+    if (in_->gram.size() > 0) return static_cast<double>(in_->gram(a, b));
+    return blas_dot(d, in_->x32.col(a).data(), in_->x32.col(b).data());
+  }
+  std::uint64_t bytes() const {
+    std::uint64_t total = 0;
+    for (const auto& column : columns_) total += 8ULL * static_cast<std::uint64_t>(column.size());
+    return total;
+  }
+
+ private:
+  const Inputs* in_ = nullptr;
+  bool exact_ = false;
+  std::vector<Index> work_;      // the working set W (candidate indices, never i)
+  std::vector<Vector> columns_;  // columns_[k] = G(W, w_k) as far as computed (may be empty)
+};
+
+// One column's state during its block's rounds.
+struct ColumnState {
+  WorkGram gram;         // W and G_WW
+  Vector target;         // b_W in the precision of `gram`
+  Vector coef;           // c on W, float64-refined
+  Vector residual;       // X c - x_i, float64
+  Vector base_residual;  // the residual whose scores X^T r the block holds for this column
+  double support_violation = 0.0;  // largest violation of the support's conditions (exact)
+  bool done = false;
+  bool converged = false;
+  double violation = 0.0;
+  int rounds = 0;
+};
+
+// Adds candidates to W (with their b entries).
+void extend(Index i, const std::vector<Index>& added, ColumnState& state);
+// All of the column's working-set data again, in float64.
+void make_exact(const Inputs& in, Index i, ColumnState& state);
+// x_j^T r in float64.
+double exact_score(const Inputs& in, Index j, const Vector& residual);
+// Solves the working-set Lasso of column i and sets its coefficients and residual.
+void solve_column(const Inputs& in, Index i, double lambda, ColumnState& state);
+
+// The first working set: the largest |b_j| (ties by index, so it is deterministic).
+template <typename Scores>
+std::vector<Index> initial_work(const Scores& scores, Index i) {
+  const Index n = scores.size();
+  std::vector<Index> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), Index{0});
+  order.erase(order.begin() + i);
+  const Index take = std::min<Index>(kInitialWorkingSet, static_cast<Index>(order.size()));
+  std::partial_sort(order.begin(), order.begin() + take, order.end(), [&](Index p, Index q) {
+    const double sp = std::abs(static_cast<double>(scores[p]));
+    const double sq = std::abs(static_cast<double>(scores[q]));
+    return sp != sq ? sp > sq : p < q;
+  });
+  order.resize(take);
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
+// What one check of column i against all N candidates found.
+struct Screen {
+  bool needs_pass = false;       // too many candidates uncertain: scores need a new pass
+  double violation = 0.0;        // largest exact violation (0 when none)
+  std::vector<Index> violators;  // outside W, violating by more than the add threshold
+  std::vector<double> strength;  // their exact |g_j|
+  bool inside_violated = false;  // a working-set member off the support violates
+};
+
+// Checks the conditions of column i at its current c from the scores X^T r_base of its last
+// pass (float32 or float64). The current score of candidate j is within
+//   (score unit ||r_base|| + ||r - r_base||) ||x_j||
+// of the stored one (rounding, plus the change of the residual since, by Cauchy-Schwarz);
+// candidates that bound leaves uncertain are checked exactly in float64. With more than `limit`
+// of them a new pass is cheaper: `needs_pass` is set and nothing else is done.
+// `mark` (size N, all zero between calls) is scratch space.
+template <typename Scores>
+Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, double add_threshold,
+              Index limit, double margin_unit, const ColumnState& state, std::vector<Index>& mark) {
+  Screen out;
+  const bool stored_exact = margin_unit == 0.0;  // float64 scores of the current residual
+  // The bound test over all N (a tight loop: most candidates pass it), then i and the support
+  // (whose conditions are checked exactly below) are taken out.
+  std::vector<Index> uncertain;
+  const auto* stored = scores.data();
+  const double* norms = in.norms.data();
+  for (Index j = 0; j < scores.size(); ++j) {
+    if (tau * std::abs(static_cast<double>(stored[j])) + margin_unit * norms[j] > 1.0) {
+      uncertain.push_back(j);
+    }
+  }
+  const std::vector<Index>& work = state.gram.work();
+  for (Index k = 0; k < static_cast<Index>(work.size()); ++k) {
+    if (state.coef[k] != 0.0) mark[work[k]] = 1;
+  }
+  mark[i] = 1;
+  std::erase_if(uncertain, [&](Index j) { return mark[j] != 0; });
+  for (Index j : work) mark[j] = 0;
+  mark[i] = 0;
+  if (!stored_exact && static_cast<Index>(uncertain.size()) > limit) {
+    out.needs_pass = true;
+    return out;
+  }
+  out.violation = state.support_violation;
+  // A float32 score of the current residual first (half the memory traffic of float64, and only
+  // its rounding to bound), then float64 for what that leaves uncertain.
+  Eigen::VectorXf residual32;
+  if (in.mixed) residual32 = state.residual.cast<float>();
+  const double rounding_unit = tau * in.score_unit * state.residual.norm();
+  for (Index j : uncertain) {
+    double g = 0.0;
+    if (stored_exact) {
+      g = tau * std::abs(static_cast<double>(scores[j]));
+    } else {
+      if (in.mixed) {
+        const double rough =
+            tau * std::abs(blas_dot(residual32.size(), in.x32.col(j).data(), residual32.data()));
+        if (rough - 1.0 + rounding_unit * in.norms[j] <= 0.0) continue;
+      }
+      g = tau * std::abs(exact_score(in, j, state.residual));
+    }
+    const double excess = g - 1.0;
+    out.violation = std::max(out.violation, excess);
+    if (excess <= add_threshold) continue;
+    if (std::find(work.begin(), work.end(), j) != work.end()) {
+      out.inside_violated = true;
+    } else {
+      out.violators.push_back(j);
+      out.strength.push_back(g);
+    }
+  }
+  return out;
+}
+
+// What a check found decides: the column is done, or its working set is extended (or made exact)
+// and solved again.
+void act(const Inputs& in, Index i, const Screen& found, double tau, const Options& options,
+         int round, ColumnState& state);
+
+struct BlockTotals {
+  int most_rounds = 0;
+  bool all_converged = true;
+  double kkt = 0.0;
+  double objective = 0.0;
+  std::uint64_t state_bytes_peak = 0;
+  int passes = 0;  // passes over all N candidates (GEMMs of the whole block's width)
+};
+
+// Adds a finished block's columns to C and to the totals.
+void collect(const std::vector<ColumnState>& states, Index start, double tau,
+             std::vector<SparseColumn>& columns, BlockTotals& totals);
+
+// The two checking routes (lasso_gram.cpp, lasso_passes.cpp).
+bool gram_fits(Index n, const Options& options);
+void build_gram(Inputs& in, int threads);
+void solve_with_gram(const Inputs& in, double tau, const Options& options, int threads,
+                     std::vector<SparseColumn>& columns, BlockTotals& totals);
+// Returns the bytes of its block work space.
+std::uint64_t solve_by_passes(const Inputs& in, double tau, const Options& options, int threads,
+                              std::vector<SparseColumn>& columns, BlockTotals& totals);
+
+}  // namespace sublens::ssc::detail::lasso

@@ -1,0 +1,189 @@
+// The pass route of the SSC Lasso (see lasso.cpp): by blocks of columns, GEMMs over X give the
+// correlations and each round's scores; small changes of a residual are certified from the last
+// scores. Used when the Gram matrix does not fit, and in float64 for small problems.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <type_traits>
+
+#include "lasso_column.hpp"
+#include "sublens/core/memory.hpp"
+#include "sublens/core/progress.hpp"
+#include "sublens/core/threads.hpp"
+
+namespace sublens::ssc::detail::lasso {
+namespace {
+
+// Memory for the N x block score matrix of one block of columns.
+constexpr std::uint64_t kBlockBudgetBytes = 256ULL << 20;
+// A check whose bounds leave more than kIncrementalMin + N / kIncrementalShare candidates to
+// check in float64 (d flops each) makes a new pass instead (2 d N flops at GEMM speed, ~50x
+// faster per flop than the single checks).
+constexpr Index kIncrementalMin = 16;
+constexpr Index kIncrementalShare = 16;
+
+// One column after a check: done, or its working set extended (or made exact) and re-solved.
+// False when the check needs a new pass of scores first (never right after one: `fresh`).
+template <typename Scores>
+bool advance(const Inputs& in, Index i, const Scores& scores, double tau, const Options& options,
+             int round, bool fresh, ColumnState& state, std::vector<Index>& mark) {
+  const double add_threshold = std::min(options.tolerance, kTightViolation);
+  const Index limit = fresh ? scores.size() : kIncrementalMin + scores.size() / kIncrementalShare;
+  const double drift = (state.residual - state.base_residual).norm();
+  const double margin_unit = tau * (in.score_unit * state.base_residual.norm() + drift);
+  const Screen found = screen(in, i, scores, tau, add_threshold, limit, margin_unit, state, mark);
+  if (found.needs_pass) return false;
+  act(in, i, found, tau, options, round, state);
+  return true;
+}
+
+template <typename Scalar>
+using Dense = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+
+// Work space of one block: the last scores of each column, and the GEMM operands of a pass.
+template <typename Scalar>
+struct BlockSpace {
+  Dense<Scalar> scores;     // N x width: X^T r_base of each column
+  Dense<Scalar> fresh;      // N x width: a pass's result before it is stored
+  Dense<Scalar> residuals;  // d x width
+};
+
+template <typename Scalar>
+decltype(auto) data_of(const Inputs& in) {
+  if constexpr (std::is_same_v<Scalar, float>) {
+    return (in.x32);
+  } else {
+    return (in.x);
+  }
+}
+
+// New scores X^T r for the block's columns `which` (a pass over all N candidates).
+template <typename Scalar>
+void score_pass(const Inputs& in, const std::vector<Index>& which, int threads,
+                std::vector<ColumnState>& states, BlockSpace<Scalar>& space) {
+  const Index m = static_cast<Index>(which.size());
+  if (m == 0) return;
+  for (Index a = 0; a < m; ++a) {
+    space.residuals.col(a) = states[which[a]].residual.template cast<Scalar>();
+  }
+  {
+    ScopedBlasThreads blas(threads);
+    space.fresh.leftCols(m).noalias() =
+        data_of<Scalar>(in).transpose() * space.residuals.leftCols(m);
+  }
+  for (Index a = 0; a < m; ++a) {
+    space.scores.col(which[a]) = space.fresh.col(a);
+    states[which[a]].base_residual = states[which[a]].residual;
+  }
+}
+
+// Checks (and re-solves) every active column once; returns the columns that need a pass first.
+template <typename Scalar>
+std::vector<Index> check_round(const Inputs& in, Index start, const std::vector<Index>& active,
+                               double tau, const Options& options, int threads, int round,
+                               bool fresh, std::vector<ColumnState>& states,
+                               BlockSpace<Scalar>& space) {
+  const Index n = in.x.cols();
+  std::vector<char> wants(active.size(), 0);
+  ScopedBlasThreads blas(1);
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<Index> mark(n, 0);
+#pragma omp for schedule(dynamic, 4)
+    for (Index a = 0; a < static_cast<Index>(active.size()); ++a) {
+      const Index t = active[a];
+      const bool checked =
+          advance(in, start + t, space.scores.col(t), tau, options, round, fresh, states[t], mark);
+      wants[a] = checked ? 0 : 1;
+    }
+  }
+  std::vector<Index> need;
+  for (std::size_t a = 0; a < active.size(); ++a) {
+    if (wants[a] != 0) need.push_back(active[a]);
+  }
+  return need;
+}
+
+template <typename Scalar>
+void solve_block(const Inputs& in, Index start, Index count, double tau, const Options& options,
+                 int threads, BlockSpace<Scalar>& space, std::vector<SparseColumn>& columns,
+                 BlockTotals& totals) {
+  std::vector<ColumnState> states(count);
+  {
+    // Round 0: the correlations b = X^T x_i, i.e. the scores of the residual -x_i at c = 0.
+    ScopedBlasThreads blas(threads);
+    space.scores.leftCols(count).noalias() =
+        data_of<Scalar>(in).transpose() * data_of<Scalar>(in).middleCols(start, count);
+    space.scores.leftCols(count) *= Scalar(-1);
+  }
+  ++totals.passes;
+  {
+    ScopedBlasThreads blas(1);
+#pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
+    for (Index t = 0; t < count; ++t) {
+      ColumnState& state = states[t];
+      state.gram.reset(&in, !in.mixed);
+      state.base_residual = -in.x.col(start + t);
+      extend(start + t, initial_work(space.scores.col(t), start + t), state);
+      solve_column(in, start + t, 1.0 / tau, state);
+    }
+  }
+  std::vector<Index> active(count);
+  std::iota(active.begin(), active.end(), Index{0});
+  for (int round = 1; !active.empty(); ++round) {
+    const std::vector<Index> need =
+        check_round(in, start, active, tau, options, threads, round, false, states, space);
+    if (!need.empty()) {
+      score_pass(in, need, threads, states, space);
+      ++totals.passes;
+      check_round(in, start, need, tau, options, threads, round, true, states, space);
+    }
+    std::uint64_t state_bytes = 0;
+    std::vector<Index> still;
+    for (Index t : active) {
+      state_bytes += states[t].gram.bytes();
+      if (!states[t].done) still.push_back(t);
+    }
+    totals.state_bytes_peak = std::max(totals.state_bytes_peak, state_bytes);
+    active.swap(still);
+  }
+  collect(states, start, tau, columns, totals);
+}
+
+template <typename Scalar>
+void solve_blocks(const Inputs& in, double tau, const Options& options, int threads,
+                  std::vector<SparseColumn>& columns, BlockTotals& totals,
+                  std::uint64_t& block_bytes) {
+  const Index n = in.x.cols();
+  const Index d = in.x.rows();
+  const Index width = std::min(n, block_width(n, d, kBlockBudgetBytes));
+  block_bytes =
+      sizeof(Scalar) * static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(2 * n + d);
+  require_memory(block_bytes,
+                 "ssc: the lasso solver's block of " + std::to_string(width) + " columns");
+  BlockSpace<Scalar> space{Dense<Scalar>(n, width), Dense<Scalar>(n, width),
+                           Dense<Scalar>(d, width)};
+  Progress progress("ssc lasso", n, options.progress);
+  for (Index start = 0; start < n; start += width) {
+    const Index count = std::min(width, n - start);
+    solve_block<Scalar>(in, start, count, tau, options, threads, space, columns, totals);
+    progress.advance(count);
+  }
+  progress.finish();
+}
+
+}  // namespace
+
+std::uint64_t solve_by_passes(const Inputs& in, double tau, const Options& options, int threads,
+                              std::vector<SparseColumn>& columns, BlockTotals& totals) {
+  std::uint64_t block_bytes = 0;
+  if (in.mixed) {
+    solve_blocks<float>(in, tau, options, threads, columns, totals, block_bytes);
+  } else {
+    solve_blocks<double>(in, tau, options, threads, columns, totals, block_bytes);
+  }
+  return block_bytes;
+}
+
+}  // namespace sublens::ssc::detail::lasso
