@@ -18,7 +18,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -64,16 +63,17 @@ def case_data(name):
 
 
 def run_ssc(binary, path, extra, out):
-    """Wall time, peak RSS (bytes) and JSON summary of one whole command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall time, peak RSS (bytes, of this process alone) and JSON summary of one whole command."""
     start = time.perf_counter()
-    proc = subprocess.run([binary, "--quiet", "ssc", path, "-o", out, *extra], capture_output=True,
-                          text=True)
+    proc = subprocess.Popen([binary, "--quiet", "ssc", path, "-o", out, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = proc.stdout.read(), proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{binary} failed: {proc.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) * 1024, json.loads(proc.stdout)
+        raise SystemExit(f"{binary} failed: {stderr}")
+    return wall, usage.ru_maxrss * 1024, json.loads(stdout)
 
 
 GEMM_CODE = """

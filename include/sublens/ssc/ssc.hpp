@@ -119,7 +119,8 @@ struct Options {
   // without it (larger N, or 0 here), the checks are passes over X by blocks of columns, in
   // O(N d + N * block) memory. The answer is the same either way. Default 4 GiB (N <= 32768).
   std::uint64_t max_gram_bytes = 4ULL << 30;
-  // Threads for OpenMP loops and OpenBLAS; 0 = all cores. Results are deterministic for a fixed
+  // Threads for OpenMP loops and OpenBLAS; 0 = all cores. The Lasso solver uses at most one per
+  // 512 inputs (more only contend on small problems). Results are deterministic for a fixed
   // thread count.
   int threads = 0;
   // Reserved: both solvers are deterministic and draw no random numbers.
