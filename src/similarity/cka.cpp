@@ -153,6 +153,29 @@ double dense_frobenius(const Eigen::Ref<const Matrix>& a, const Eigen::Ref<const
   return (a.array() * b.array()).sum();
 }
 
+// For a whole CKA matrix: one N x N kernel per layer (N^2 d / 2 flops each, then N^2 per pair)
+// against one feature cross product per pair (N d_a d_b flops). A single wide layer (conv maps,
+// d ~ 10^4) next to a narrow one (logits) makes the feature form cost N d^2: compare totals, not
+// layer by layer.
+bool gram_matrix_is_cheaper(Index n, const std::vector<const RowMatrix*>& a,
+                            const std::vector<const RowMatrix*>& other, bool square) {
+  const double nd = static_cast<double>(n);
+  double gram = 0.0;
+  double feature = 0.0;
+  for (const auto* m : a) gram += 0.5 * nd * nd * static_cast<double>(m->cols());
+  if (!square) {
+    for (const auto* m : other) gram += 0.5 * nd * nd * static_cast<double>(m->cols());
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    for (std::size_t j = square ? i + 1 : 0; j < other.size(); ++j) {
+      gram += nd * nd;
+      feature += nd * static_cast<double>(a[i]->cols()) * static_cast<double>(other[j]->cols());
+    }
+    feature += 0.5 * nd * static_cast<double>(a[i]->cols() * a[i]->cols());  // self terms
+  }
+  return gram < feature;
+}
+
 bool gram_is_cheaper(Index n, Index dx, Index dy) {
   const double nd = static_cast<double>(n);
   const double feature = nd * (0.5 * dx * dx + 0.5 * dy * dy + static_cast<double>(dx) * dy);
@@ -470,11 +493,8 @@ Matrix activation_cka_matrix(const std::vector<const RowMatrix*>& a,
     if (options.method == LinearCkaMethod::kGram) {
       use_gram = true;
     } else if (options.method == LinearCkaMethod::kAuto) {
-      bool all_cheaper = true;
-      for (const auto* layers : {&a, &b}) {
-        for (const auto* m : *layers) all_cheaper &= gram_is_cheaper(n, m->cols(), m->cols());
-      }
-      use_gram = all_cheaper && gram_bytes(n, total_layers + 1) < available_memory_bytes() / 2;
+      use_gram = gram_matrix_is_cheaper(n, a, other, square) &&
+                 gram_bytes(n, total_layers + 1) < available_memory_bytes() / 2;
     }
   }
   if (use_gram) {
