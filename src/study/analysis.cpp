@@ -153,7 +153,7 @@ struct Analysis {
 fs::path predictions_file(const AnalysisOptions& options, const Checked& checked,
                           const fs::path& dir) {
   if (!options.predictions.empty() || checked.logits.size() == 0) return options.predictions;
-  const fs::path file = dir / "predictions.npy";
+  fs::path file = dir / "predictions.npy";
   std::vector<std::int64_t> argmax(static_cast<std::size_t>(checked.n));
   for (Index i = 0; i < checked.n; ++i) {
     checked.logits.row(i).maxCoeff(&argmax[static_cast<std::size_t>(i)]);

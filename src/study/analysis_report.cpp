@@ -48,7 +48,8 @@ std::vector<std::string> thumbnails(const fs::path& images_file, Index n_inputs)
     std::vector<double> grey(static_cast<std::size_t>(pixels), 0.0);
     for (Index c = 0; c < channels; ++c) {
       for (Index p = 0; p < pixels; ++p) {
-        grey[p] += values[static_cast<std::size_t>((i * channels + c) * pixels + p)] / channels;
+        grey[p] += values[static_cast<std::size_t>((i * channels + c) * pixels + p)] /
+                   static_cast<double>(channels);
       }
     }
     const auto [low, high] = std::minmax_element(grey.begin(), grey.end());

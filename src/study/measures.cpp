@@ -313,7 +313,7 @@ json identity(const Variant& variant) {
             {"lr_step", v.lr_step}};
   }
   const json& meta = variant.description["metadata"];
-  auto meta_value = [&](const char* key, json fallback) {
+  auto meta_value = [&](const char* key, const json& fallback) {
     return meta.is_object() && meta.contains(key) ? meta[key] : fallback;
   };
   return {{"model", meta_value("model", "recorded run")},

@@ -39,10 +39,10 @@ std::vector<Variant> check_before_writing(const Plan& plan, const StudyOptions& 
 json write_results(const Plan& plan, const json& variants, const fs::path& dir) {
   const json findings = findings::study_findings(variants);
   write_study_tables(variants, dir);
-  const json study = {{"command", "study"},
-                      {"plan", to_json(plan)},
-                      {"variants", variants},
-                      {"findings", findings}};
+  json study = {{"command", "study"},
+                {"plan", to_json(plan)},
+                {"variants", variants},
+                {"findings", findings}};
   io::write_file_atomically(dir / "study.json", study.dump(1) + "\n");
   return study;
 }

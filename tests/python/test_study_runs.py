@@ -65,12 +65,13 @@ class Net(torch.nn.Module):
 
 
 def synthetic(seed):
-    """Images whose class sets which quadrant is bright, plus noise."""
+    """Images whose class makes one quadrant a little brighter, in strong noise (not every input
+    is learnt in 3 epochs, so accuracy, modularity and CKA vary across epochs and layers)."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(N) % CLASSES
-    x = 0.3 * torch.rand(N, 1, 8, 8, generator=g)
+    x = torch.rand(N, 1, 8, 8, generator=g)
     for c in range(CLASSES):
-        x[labels == c, :, (c // 2) * 4:(c // 2) * 4 + 4, (c % 2) * 4:(c % 2) * 4 + 4] += 0.7
+        x[labels == c, :, (c // 2) * 4:(c // 2) * 4 + 4, (c % 2) * 4:(c % 2) * 4 + 4] += 0.25
     return x, labels
 
 
