@@ -428,3 +428,18 @@ def test_a_step_rejecting_its_input_is_the_users_error_and_leaves_nothing(tmp_pa
     existing.mkdir()
     assert_bad_input(analyze(tmp_path, acts, existing), "acts.safetensors")
     assert list(existing.iterdir()) == []
+
+
+def test_a_plan_may_analyse_one_layer_of_a_run(recorded, tmp_path):
+    run, _, _, _ = recorded
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.format(run=run, extra='dynamics = true\nlayers = ["block2"]'))
+    out = tmp_path / "study"
+    proc = study(plan, "-o", out, "--no-figures")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = rows(out / "dynamics.csv")
+    assert [(r["epoch"], r["layer"]) for r in table] == [(str(e), "block2") for e in (1, 2, 3)]
+    final = read_safetensors(run / f"epoch-{EPOCHS:04d}.safetensors")["block2"]
+    first = read_safetensors(run / "epoch-0001.safetensors")["block2"]
+    assert float(table[0]["linear_cka_to_final"]) == pytest.approx(linear_cka(first, final),
+                                                                   abs=CKA_TOL)
