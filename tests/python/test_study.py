@@ -428,8 +428,8 @@ def test_dynamics_every_analyses_every_kth_epoch_and_the_heatmap_epochs(tmp_path
 def test_a_changed_analysis_set_recaptures_the_run_folder(tmp_path):
     plan = tmp_path / "small.toml"
     text = (f'[dataset]\ndata_dir = "{DATA}"\n[nmf]\nranks = [4]\n'
-            '[analysis]\nn = 30\nseed = 1\nlayers = "blocks"\nthreads = 1\n[training]\nbase_width = 4\ntrain_fraction = 0.005\n'
-            '[[variants]]\nname = "v"\n')
+            '[analysis]\nn = 30\nseed = 1\nlayers = "blocks"\nthreads = 1\n'
+            '[training]\nbase_width = 4\ntrain_fraction = 0.005\n[[variants]]\nname = "v"\n')
     plan.write_text(text)
     out = tmp_path / "out"
     assert study(plan, out, "--no-figures").returncode == 0
