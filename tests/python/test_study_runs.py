@@ -205,7 +205,11 @@ def test_two_runs_of_different_depths_share_heatmaps_and_the_depth_finding(recor
     strength = {r["variant"]: float(r["strength"]) for r in rows(out / "block-diagonal.csv")}
     assert depth[0]["held"] == (strength["deep"] > strength["shallow"])
     html = (out / "report.html").read_text()
-    assert "SSC-CKA: runs" in html
+    # One figure holds both heatmaps side by side (hconcat of the two variants' specs).
+    spec = json.JSONDecoder().raw_decode(html, html.index('"heatmaps-runs":{') + 16)[0]
+    assert [part["title"] for part in spec["hconcat"]] == ["shallow (Net)", "deep (Net)"]
+    rows_of = [{v["row"] for v in part["data"]["values"]} for part in spec["hconcat"]]
+    assert len(rows_of[0]) == 3 and len(rows_of[1]) == 5
 
 
 def test_killed_study_of_a_run_resumes_with_identical_tables(recorded, tmp_path):
