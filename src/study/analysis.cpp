@@ -449,11 +449,12 @@ json compute(Analysis& a) {
           {"files", files}};
 }
 
-// A step rejected its input (exit 2; it printed why): the user's error. What this run wrote holds
-// nothing of value: the folder it created, or in an existing folder an empty steps/ and the
-// predictions it derived.
+// A step rejected its input (exit 2; it printed why): the user's error. Unless a step finished
+// (its result is kept for the rerun), what this run wrote holds nothing of value: the folder it
+// created, or in an existing folder an empty steps/ and the predictions it derived.
 void remove_what_this_run_wrote(const fs::path& dir, bool created, bool had_predictions) {
   std::error_code error;
+  if (!fs::is_empty(dir / "steps", error) && fs::exists(dir / "steps", error)) return;
   if (created) {
     fs::remove_all(dir, error);
     return;
