@@ -153,7 +153,7 @@ struct Analysis {
 fs::path predictions_file(const AnalysisOptions& options, const Checked& checked,
                           const fs::path& dir) {
   if (!options.predictions.empty() || checked.logits.size() == 0) return options.predictions;
-  const fs::path file = dir / "predictions.npy";
+  fs::path file = dir / "predictions.npy";
   std::vector<std::int64_t> argmax(static_cast<std::size_t>(checked.n));
   for (Index i = 0; i < checked.n; ++i) {
     checked.logits.row(i).maxCoeff(&argmax[static_cast<std::size_t>(i)]);
@@ -226,35 +226,22 @@ json layer_measures(Analysis& a) {
   return rows;
 }
 
-// A CKA matrix between the layers, written in the network's layer order (`cka-matrix` lists a
-// folder in name order: its own files stay under cka/, the ordered ones are OUT/<name>.npy|csv).
+// A CKA matrix between the layers in the network's layer order (`cka-matrix --layers` sets the
+// order of its .npy and .csv).
 json cka_between_layers(Analysis& a, const std::string& name, std::vector<std::string> args,
                         const fs::path& input) {
-  fs::create_directories(a.dir / "cka");
-  const fs::path raw = a.dir / "cka" / (name + ".npy");
-  args.insert(args.end(), {"-o", raw.string()});
-  const json summary = a.steps.run({name, args, {input}, {raw}}).at(0);
-  const std::vector<std::string>& layers = a.checked.layers;
-  const RowMatrix ordered = in_layer_order(io::read_matrix(raw), summary, layers, name);
   const fs::path npy = a.dir / (name + ".npy");
-  const fs::path csv = a.dir / (name + ".csv");
-  io::write_atomically(npy,
-                       [&](const fs::path& temporary) { io::write_matrix(temporary, ordered); });
-  std::ostringstream text;
-  text << "layer";
-  for (const auto& layer : layers) text << ',' << csv_escape(layer);
-  text << '\n';
-  for (Index i = 0; i < ordered.rows(); ++i) {
-    text << csv_escape(layers[static_cast<std::size_t>(i)]);
-    for (Index j = 0; j < ordered.cols(); ++j) text << ',' << csv_number(json(ordered(i, j)));
-    text << '\n';
-  }
-  io::write_file_atomically(csv, text.str());
+  const std::vector<std::string>& layers = a.checked.layers;
+  args.emplace_back("--layers");
+  args.insert(args.end(), layers.begin(), layers.end());
+  args.insert(args.end(), {"-o", npy.string()});
+  const json summary = a.steps.run({name, args, {input}, {npy}}).at(0);
+  const RowMatrix ordered = in_layer_order(io::read_matrix(npy), summary, layers, name);
   return json{{"rows", layers},
               {"cols", layers},
               {"values", matrix_json(ordered)},
               {"file", relative_to_dir(npy, a.dir)},
-              {"csv", relative_to_dir(csv, a.dir)}};
+              {"csv", relative_to_dir(fs::path(npy).replace_extension(".csv"), a.dir)}};
 }
 
 // Table 1 at the last layer (the paper's), from the per-layer rows.
@@ -423,12 +410,9 @@ json compute(Analysis& a) {
   const json layer_rows = layer_measures(a);
   const json ssc_cka = cka_between_layers(
       a, "ssc-cka", {"cka-matrix", a.graphs.string(), "--kind", "graph"}, a.graphs);
-  std::vector<std::string> linear = {"cka-matrix", a.options.activations.string(), "--kind",
-                                     "linear"};
-  if (!a.options.layers.empty()) {
-    for (const auto& layer : a.checked.layers) linear.insert(linear.end(), {"--layer", layer});
-  }
-  const json linear_cka = cka_between_layers(a, "linear-cka", linear, a.options.activations);
+  const json linear_cka = cka_between_layers(
+      a, "linear-cka", {"cka-matrix", a.options.activations.string(), "--kind", "linear"},
+      a.options.activations);
   const json table1 = table1_of(a, layer_rows);
   const json confidently_wrong = confidently_wrong_inputs(a);
   const json spectra = spectra_of(a);
@@ -465,11 +449,12 @@ json compute(Analysis& a) {
           {"files", files}};
 }
 
-// A step rejected its input (exit 2; it printed why): the user's error. What this run wrote holds
-// nothing of value: the folder it created, or in an existing folder an empty steps/ and the
-// predictions it derived.
+// A step rejected its input (exit 2; it printed why): the user's error. Unless a step finished
+// (its result is kept for the rerun), what this run wrote holds nothing of value: the folder it
+// created, or in an existing folder an empty steps/ and the predictions it derived.
 void remove_what_this_run_wrote(const fs::path& dir, bool created, bool had_predictions) {
   std::error_code error;
+  if (!fs::is_empty(dir / "steps", error) && fs::exists(dir / "steps", error)) return;
   if (created) {
     fs::remove_all(dir, error);
     return;

@@ -48,7 +48,8 @@ std::vector<std::string> thumbnails(const fs::path& images_file, Index n_inputs)
     std::vector<double> grey(static_cast<std::size_t>(pixels), 0.0);
     for (Index c = 0; c < channels; ++c) {
       for (Index p = 0; p < pixels; ++p) {
-        grey[p] += values[static_cast<std::size_t>((i * channels + c) * pixels + p)] / channels;
+        grey[p] += values[static_cast<std::size_t>((i * channels + c) * pixels + p)] /
+                   static_cast<double>(channels);
       }
     }
     const auto [low, high] = std::minmax_element(grey.begin(), grey.end());
@@ -74,19 +75,9 @@ std::string nmf_shift_note(const json& nmf) {
          shifted + "): compare them by relative RMSE, not RMSE.";
 }
 
-}  // namespace
-
-void add_analysis_to_report(const json& result, const fs::path& dir, report::Report& page,
-                            const std::string& id_prefix) {
-  for (const auto& item : result["findings"]) {
-    page.findings.push_back(
-        {item["claim"].get<std::string>(),
-         item["held"].is_null() ? std::nullopt : std::optional<bool>(item["held"].get<bool>()),
-         item["statistic"].get<std::string>()});
-  }
+// Graph structure: modularity per layer, SSC-CKA and Linear-CKA heatmaps, the layer table.
+report::Section structure_section(const json& result, const std::string& id_prefix) {
   const auto& layers = result["layers"];
-
-  // Graph structure.
   report::Section structure{"Graph structure of each layer",
                             "SSC affinity graph per layer (W = |C| + |C|^T), modularity with the "
                             "class labels as communities (eq. 5), and CKA between layers."};
@@ -128,24 +119,82 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
         {layer["name"], layer["d"], layer["modularity"], layer["nnz"], layer["n_isolated"]});
   }
   structure.tables.push_back(layer_table);
-  page.sections.push_back(structure);
+  return structure;
+}
 
-  // Inputs: embeddings, Table 1, confidently wrong inputs.
-  report::Section inputs{"Inputs",
-                         "2-D spectral embedding of each layer's graph: eigenvectors 2 and 3 of "
-                         "D^-1/2 W D^-1/2 (the first is proportional to sqrt(degree) and carries "
-                         "no structure), coloured by class; hover a point for its label and "
-                         "prediction (and image, when --images was given)."};
-  const auto labels = io::read_int_vector(result["labels"].get<std::string>());
-  std::vector<std::int64_t> predictions;
-  if (result["predictions"].is_string()) {
-    predictions = io::read_int_vector(result["predictions"].get<std::string>());
+// Paper A, Fig. 9: each confidently wrong input's image, then its top neighbours' images.
+json neighbour_images(const json& wrong, const std::vector<std::string>& images) {
+  // Paper A, Fig. 9: each input's image, then its top neighbours' images by affinity.
+  json cells = json::array();
+  for (const auto& input : wrong) {
+    const std::string row = "input " + input["index"].dump() + " (label " + input["label"].dump() +
+                            ", predicted " + input["predicted"].dump() + ")";
+    auto cell = [&](int slot, const json& index, const std::string& caption) {
+      const auto at = index.get<std::size_t>();
+      if (at < images.size()) {
+        cells.push_back({{"row", row}, {"slot", slot}, {"url", images[at]}, {"caption", caption}});
+      }
+    };
+    cell(0, input["index"], row);
+    int slot = 1;
+    for (const auto& neighbour : input.value("top", json::array())) {
+      char weight[32];
+      std::snprintf(weight, sizeof weight, "%.3f", neighbour.value("weight", 0.0));
+      cell(slot, neighbour["index"],
+           "neighbour " + std::to_string(slot) + ": input " + neighbour["index"].dump() +
+               ", label " + neighbour["label"].dump() + ", affinity " + weight);
+      ++slot;
+    }
   }
-  std::vector<std::string> images;
-  const Index n = result["n_inputs"].get<Index>();
-  if (result["images"].is_string() && n <= 2000) {
-    images = thumbnails(result["images"].get<std::string>(), n);
+  return {
+      {"data", {{"values", cells}}},
+      {"mark", {{"type", "image"}, {"width", 48}, {"height", 48}}},
+      {"encoding",
+       {{"x",
+         {{"field", "slot"},
+          {"type", "ordinal"},
+          {"title", "the input, then its neighbours by affinity"},
+          {"axis",
+           {{"labelAngle", 0}, {"labelExpr", "datum.value == 0 ? 'input' : '#' + datum.value"}}}}},
+        {"y", {{"field", "row"}, {"type", "nominal"}, {"sort", nullptr}, {"title", nullptr}}},
+        {"url", {{"field", "url"}, {"type", "nominal"}}},
+        {"tooltip", json::array({{{"field", "caption"}, {"type", "nominal"}}})}}},
+      {"width", {{"step", 54}}},
+      {"height", {{"step", 54}}}};
+}
+
+// Paper A, Table 1 at every layer (the paper reports the last).
+report::Table table1_per_layer(const json& result) {
+  const auto& layers = result["layers"];
+  report::Table table1{"Table 1 per layer: SSC labels vs the network's predictions",
+                       {"layer", "SSC-label accuracy", "network accuracy", "agreement"}};
+  for (const auto& layer : layers) {
+    if (!layer.contains("ssc_accuracy")) continue;
+    table1.rows.push_back({layer["name"], layer["ssc_accuracy"],
+                           result["table1"]["network_accuracy"], layer["agreement"]});
   }
+  if (table1.rows.empty()) {
+    const auto& last = result["table1"];
+    table1.rows.push_back(
+        {last["layer"], last["ssc_accuracy"], last["network_accuracy"], last["agreement"]});
+  }
+  return table1;
+}
+
+// What the input figures show of each input.
+struct InputData {
+  const std::vector<std::int64_t>& labels;
+  const std::vector<std::int64_t>& predictions;  // empty without predictions
+  const std::vector<std::string>& images;        // thumbnails; empty without images
+};
+
+// Paper A, Fig. 8: each layer's 2-D spectral embedding of the correctly classified inputs.
+void add_embeddings(const json& result, const fs::path& dir, const std::string& id_prefix,
+                    const InputData& data, report::Section& inputs) {
+  const auto& labels = data.labels;
+  const auto& predictions = data.predictions;
+  const auto& images = data.images;
+  const auto& layers = result["layers"];
   // Paper A, Fig. 8 embeds the correctly classified inputs (the wrong ones are explained below).
   const bool only_correct = !predictions.empty() && predictions.size() == labels.size();
   std::string shown = "all " + std::to_string(labels.size()) + " inputs";
@@ -181,22 +230,28 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
                               "Embedding: " + name, "Shows " + shown + ".",
                               report::scatter(points, tooltip)});
   }
-  if (!result["table1"].is_null()) {
-    // Paper A, Table 1, at every layer (the paper reports the last).
-    report::Table table1{"Table 1 per layer: SSC labels vs the network's predictions",
-                         {"layer", "SSC-label accuracy", "network accuracy", "agreement"}};
-    for (const auto& layer : layers) {
-      if (!layer.contains("ssc_accuracy")) continue;
-      table1.rows.push_back({layer["name"], layer["ssc_accuracy"],
-                             result["table1"]["network_accuracy"], layer["agreement"]});
-    }
-    if (table1.rows.empty()) {
-      const auto& last = result["table1"];
-      table1.rows.push_back(
-          {last["layer"], last["ssc_accuracy"], last["network_accuracy"], last["agreement"]});
-    }
-    inputs.tables.push_back(table1);
+}
+
+// Inputs: embeddings (Fig. 8), Table 1, confidently wrong inputs (Fig. 9).
+report::Section inputs_section(const json& result, const fs::path& dir,
+                               const std::string& id_prefix) {
+  report::Section inputs{"Inputs",
+                         "2-D spectral embedding of each layer's graph: eigenvectors 2 and 3 of "
+                         "D^-1/2 W D^-1/2 (the first is proportional to sqrt(degree) and carries "
+                         "no structure), coloured by class; hover a point for its label and "
+                         "prediction (and image, when --images was given)."};
+  const auto labels = io::read_int_vector(result["labels"].get<std::string>());
+  std::vector<std::int64_t> predictions;
+  if (result["predictions"].is_string()) {
+    predictions = io::read_int_vector(result["predictions"].get<std::string>());
   }
+  std::vector<std::string> images;
+  const Index n = result["n_inputs"].get<Index>();
+  if (result["images"].is_string() && n <= 2000) {
+    images = thumbnails(result["images"].get<std::string>(), n);
+  }
+  add_embeddings(result, dir, id_prefix, {labels, predictions, images}, inputs);
+  if (!result["table1"].is_null()) inputs.tables.push_back(table1_per_layer(result));
   if (!result["confidently_wrong"].empty()) {
     json affinity = json::array();
     report::Table table{
@@ -226,55 +281,18 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
          "Fig. 9).",
          report::bars(affinity, "class", "affinity", "input", "share of affinity")});
     if (!images.empty()) {
-      // Paper A, Fig. 9: each input's image, then its top neighbours' images by affinity.
-      json cells = json::array();
-      for (const auto& input : result["confidently_wrong"]) {
-        const std::string row = "input " + input["index"].dump() + " (label " +
-                                input["label"].dump() + ", predicted " + input["predicted"].dump() +
-                                ")";
-        auto cell = [&](int slot, const json& index, const std::string& caption) {
-          const auto at = index.get<std::size_t>();
-          if (at < images.size()) {
-            cells.push_back(
-                {{"row", row}, {"slot", slot}, {"url", images[at]}, {"caption", caption}});
-          }
-        };
-        cell(0, input["index"], row);
-        int slot = 1;
-        for (const auto& neighbour : input.value("top", json::array())) {
-          char weight[32];
-          std::snprintf(weight, sizeof weight, "%.3f", neighbour.value("weight", 0.0));
-          cell(slot, neighbour["index"],
-               "neighbour " + std::to_string(slot) + ": input " + neighbour["index"].dump() +
-                   ", label " + neighbour["label"].dump() + ", affinity " + weight);
-          ++slot;
-        }
-      }
-      json spec = {
-          {"data", {{"values", cells}}},
-          {"mark", {{"type", "image"}, {"width", 48}, {"height", 48}}},
-          {"encoding",
-           {{"x",
-             {{"field", "slot"},
-              {"type", "ordinal"},
-              {"title", "the input, then its neighbours by affinity"},
-              {"axis",
-               {{"labelAngle", 0},
-                {"labelExpr", "datum.value == 0 ? 'input' : '#' + datum.value"}}}}},
-            {"y", {{"field", "row"}, {"type", "nominal"}, {"sort", nullptr}, {"title", nullptr}}},
-            {"url", {{"field", "url"}, {"type", "nominal"}}},
-            {"tooltip", json::array({{{"field", "caption"}, {"type", "nominal"}}})}}},
-          {"width", {{"step", 54}}},
-          {"height", {{"step", 54}}}};
       inputs.figures.push_back({id_prefix + "neighbour-images",
                                 "The most confidently wrong inputs and their top neighbours",
-                                "Hover an image for its input, label and affinity.", spec});
+                                "Hover an image for its input, label and affinity.",
+                                neighbour_images(result["confidently_wrong"], images)});
     }
     inputs.tables.push_back(table);
   }
-  page.sections.push_back(inputs);
+  return inputs;
+}
 
-  // Paper B.
+// Paper B: singular spectra and the coupled NMF's (relative) RMSE against rank.
+report::Section compress_section(const json& result, const std::string& id_prefix) {
   report::Section compress{"Compressibility (paper B)",
                            "Top singular values of each layer's activations (semi-log) and, when "
                            "images were given, the coupled NMF's RMSE against rank."};
@@ -304,7 +322,22 @@ void add_analysis_to_report(const json& result, const fs::path& dir, report::Rep
          report::line_chart(rows, "rank", field, "block", "rank",
                             relative ? "relative RMSE" : "RMSE")});
   }
-  page.sections.push_back(compress);
+  return compress;
+}
+
+}  // namespace
+
+void add_analysis_to_report(const json& result, const fs::path& dir, report::Report& page,
+                            const std::string& id_prefix) {
+  for (const auto& item : result["findings"]) {
+    page.findings.push_back(
+        {item["claim"].get<std::string>(),
+         item["held"].is_null() ? std::nullopt : std::optional<bool>(item["held"].get<bool>()),
+         item["statistic"].get<std::string>()});
+  }
+  page.sections.push_back(structure_section(result, id_prefix));
+  page.sections.push_back(inputs_section(result, dir, id_prefix));
+  page.sections.push_back(compress_section(result, id_prefix));
 }
 
 }  // namespace sublens::study

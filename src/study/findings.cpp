@@ -73,6 +73,15 @@ std::map<int, double> cka_gain_per_epoch(const json& dynamics) {
   return gain;
 }
 
+std::string grown_statistic(int grew, int compared, const std::string& values) {
+  std::string text = std::to_string(grew);
+  text += " of ";
+  text += std::to_string(compared);
+  text += " layers grew from the first to the last epoch: ";
+  text += values;
+  return text;
+}
+
 }  // namespace
 
 std::optional<json> shallow_layers_converge_first(const json& v) {
@@ -118,9 +127,7 @@ std::optional<json> modularity_grows_with_training(const json& v) {
   }
   return finding_json(tagged("Modularity grows with training (paper A, Fig. 1)", v),
                       compared == 0 ? std::nullopt : std::optional<bool>(2 * grew > compared),
-                      std::to_string(grew) + " of " + std::to_string(compared) +
-                          " layers grew from the first to the last epoch: " + values +
-                          source_note(v));
+                      grown_statistic(grew, compared, values) + source_note(v));
 }
 
 std::optional<json> cka_jumps_at_lr_decay(const json& v) {

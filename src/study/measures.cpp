@@ -38,10 +38,13 @@ json graph_measures(StudyContext& context, const Variant& variant) {
   const RunFiles& run = variant.run;
   json rows = json::array();
   for (int epoch : variant.epochs) {
+    // One layer of several: ssc writes one file, into a folder made for it.
+    const bool one_file = !variant.all_layers && variant.layers.size() == 1;
+    if (one_file) fs::create_directories(paths.graphs(epoch));
     context.steps.run({step_name("ssc", name, epoch),
                        ssc_args(context, variant, epoch),
                        {run.acts(epoch)},
-                       {paths.graphs(epoch)},
+                       {one_file ? paths.graph(epoch, variant.layers[0]) : paths.graphs(epoch)},
                        /*capture_stderr=*/false,
                        /*show_progress=*/false,
                        /*clear_outputs=*/true});
@@ -313,7 +316,7 @@ json identity(const Variant& variant) {
             {"lr_step", v.lr_step}};
   }
   const json& meta = variant.description["metadata"];
-  auto meta_value = [&](const char* key, json fallback) {
+  auto meta_value = [&](const char* key, const json& fallback) {
     return meta.is_object() && meta.contains(key) ? meta[key] : fallback;
   };
   return {{"model", meta_value("model", "recorded run")},

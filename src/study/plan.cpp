@@ -52,7 +52,9 @@ class Reader {
       if (!allowed.count(name)) {
         std::string list;
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail(where.empty() ? name : where + "." + name, "is not a known key (known: " + list + ")");
+        list.insert(0, "is not a known key (known: ");
+        list += ")";
+        fail(where.empty() ? name : where + "." + name, list);
       }
     }
   }
@@ -200,8 +202,10 @@ class Reader {
     for (const auto& [key, node] : t) {
       const std::string name(key.str());
       if (!kRunKeys.count(name)) {
-        fail(where + "." + name,
-             "is a training key; it does not apply to a recorded run (" + where + ".run)");
+        std::string constraint = "is a training key; it does not apply to a recorded run (";
+        constraint += where;
+        constraint += ".run)";
+        fail(where + "." + name, constraint);
       }
     }
     std::string run;
@@ -467,9 +471,20 @@ Plan plan_for_runs(const std::vector<fs::path>& runs) {
 json to_json(const Plan& plan) {
   json variants = json::array();
   for (const auto& v : plan.variants) {
+    if (!v.run.empty()) {  // a recorded run: only the keys that apply to it
+      variants.push_back({{"name", v.name},
+                          {"group", v.group},
+                          {"run", v.run.string()},
+                          {"layers", v.layers},
+                          {"dynamics", v.dynamics},
+                          {"dynamics_every", v.dynamics_every},
+                          {"heatmap_epochs", v.heatmap_epochs},
+                          {"inputs", v.inputs},
+                          {"nmf", v.nmf}});
+      continue;
+    }
     variants.push_back({{"name", v.name},
                         {"group", v.group},
-                        {"run", v.run.empty() ? json() : json(v.run.string())},
                         {"model", v.model},
                         {"depth", v.depth},
                         {"width", v.width},

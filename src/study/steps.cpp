@@ -71,6 +71,7 @@ std::vector<json> run_self(const std::vector<std::string>& args, bool capture_st
   if (quiet) argv_strings.emplace_back("--quiet");
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
+  argv.reserve(argv_strings.size() + 1);
   for (auto& arg : argv_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
 

@@ -39,10 +39,10 @@ std::vector<Variant> check_before_writing(const Plan& plan, const StudyOptions& 
 json write_results(const Plan& plan, const json& variants, const fs::path& dir) {
   const json findings = findings::study_findings(variants);
   write_study_tables(variants, dir);
-  const json study = {{"command", "study"},
-                      {"plan", to_json(plan)},
-                      {"variants", variants},
-                      {"findings", findings}};
+  json study = {{"command", "study"},
+                {"plan", to_json(plan)},
+                {"variants", variants},
+                {"findings", findings}};
   io::write_file_atomically(dir / "study.json", study.dump(1) + "\n");
   return study;
 }
@@ -68,9 +68,12 @@ json run_study(const Plan& plan, const StudyOptions& options) {
       variants.push_back(measure_variant(context, variant));
     }
   } catch (const StepFailed& failure) {
-    // A step that rejected its input (exit 2) is the user's error: its own message was printed;
-    // a study folder this run created holds nothing of value.
-    if (failure.exit_code == 2 && created) fs::remove_all(dir);
+    // A step that rejected its input (exit 2) is the user's error: its own message was printed.
+    // A study folder this run created is removed unless a step finished in it (hours of
+    // training are kept for the rerun once the input is fixed).
+    if (failure.exit_code == 2 && created && steps.ran() == 0 && context.analysis_ran == 0) {
+      fs::remove_all(dir);
+    }
     throw;
   }
 

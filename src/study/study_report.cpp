@@ -183,7 +183,7 @@ void add_dynamics_sections(const json& variants, report::Report& page) {
         }
       }
       section.figures.push_back(
-          {figure_id("dynamics-" + name + "-" + key), title + " vs epoch", "",
+          {figure_id("dynamics-" + name + "-" + key), std::string(title).append(" vs epoch"), "",
            report::line_chart(records, "epoch", key, "layer", "epoch", title)});
     }
     report::Table accuracy{"Accuracy on the analysis set per epoch", {"epoch", "accuracy"}};
@@ -274,7 +274,72 @@ std::string shifted_note(const std::vector<const json*>& members) {
          shifted + ".";
 }
 
-// Paper B per group.
+// RMSE (and relative RMSE) per variant and rank: the table and the chart's records.
+report::Table nmf_table(const std::vector<const json*>& members, json& records) {
+  report::Table table{
+      "RMSE vs rank (relative RMSE in brackets: ||residual|| / ||data||, comparable across "
+      "networks)",
+      {"variant", "accuracy"},
+      {},
+      4};
+  for (const auto& rank : (*members.front())["nmf"]["ranks"]) {
+    table.columns.push_back("rank " + rank.dump());
+  }
+  for (const json* v : members) {
+    const auto& nmf = (*v)["nmf"];
+    std::vector<json> row = {(*v)["name"], (*v)["final_accuracy"]};
+    for (std::size_t r = 0; r < nmf["ranks"].size(); ++r) {
+      const json relative = nmf.contains("relative_rmse") && r < nmf["relative_rmse"].size()
+                                ? nmf["relative_rmse"][r]
+                                : json();
+      records.push_back({{"variant", (*v)["name"]},
+                         {"rank", nmf["ranks"][r]},
+                         {"rmse", nmf["rmse"][r]},
+                         {"relative_rmse", relative}});
+      row.push_back(relative.is_number() ? json(format("%.4f", get_number(nmf["rmse"][r])) +
+                                                format(" (%.4f)", get_number(relative)))
+                                         : nmf["rmse"][r]);
+    }
+    table.rows.push_back(row);
+  }
+  return table;
+}
+
+json spectra_records(const std::vector<const json*>& members) {
+  json records = json::array();
+  for (const json* v : members) {
+    for (const auto& layer : (*v)["spectra"]) {
+      int k = 1;
+      for (const auto& value : layer["singular_values"]) {
+        if (get_number(value) > 0) {
+          records.push_back({{"series", (*v)["name"].get<std::string>() + ": " +
+                                            layer["layer"].get<std::string>()},
+                             {"k", k},
+                             {"singular value", value}});
+        }
+        ++k;
+      }
+    }
+  }
+  return records;
+}
+
+void add_latent_figures(const std::vector<const json*>& members, const fs::path& dir,
+                        report::Section& section) {
+  for (const json* v : members) {
+    const std::string name = (*v)["name"].get<std::string>();
+    for (const auto& latent : (*v)["nmf"]["latent"]) {
+      const std::string file = latent["file"].get<std::string>();
+      if (auto figure = png_figure(
+              dir / file, figure_id("latent-" + name + "-" + latent["block"].get<std::string>()),
+              name + ": " + latent["title"].get<std::string>(), file, 640)) {
+        section.figures.push_back(*figure);
+      }
+    }
+  }
+}
+
+// Paper B per group: RMSE vs rank (relative when known), spectra, latent images.
 void add_nmf_sections(const json& variants, const fs::path& dir, report::Report& page) {
   for (const auto& group : group_order(variants)) {
     std::vector<const json*> members;
@@ -287,63 +352,20 @@ void add_nmf_sections(const json& variants, const fs::path& dir, report::Report&
                             "layers' activations against rank, the layers' top singular values "
                             "(semi-log), and at the smallest rank the latent images (columns of "
                             "P reshaped to images) and neuron x factor heatmaps (O). Paper B: the "
-                            "poorer the training, the lower the RMSE at every rank."};
-    json rmse = json::array(), spectra = json::array();
-    report::Table table{
-        "RMSE vs rank (relative RMSE in brackets: RMSE over the root mean square "
-        "of the factorized data, comparable across networks)",
-        {"variant", "accuracy"},
-        {},
-        4};
-    for (const auto& rank : (*members.front())["nmf"]["ranks"]) {
-      table.columns.push_back("rank " + rank.dump());
-    }
-    for (const json* v : members) {
-      const auto& nmf = (*v)["nmf"];
-      std::vector<json> row = {(*v)["name"], (*v)["final_accuracy"]};
-      for (std::size_t r = 0; r < nmf["ranks"].size(); ++r) {
-        rmse.push_back(
-            {{"variant", (*v)["name"]}, {"rank", nmf["ranks"][r]}, {"rmse", nmf["rmse"][r]}});
-        const json relative = nmf.contains("relative_rmse") && r < nmf["relative_rmse"].size()
-                                  ? nmf["relative_rmse"][r]
-                                  : json();
-        row.push_back(relative.is_number() ? json(format("%.4f", get_number(nmf["rmse"][r])) +
-                                                  format(" (%.4f)", get_number(relative)))
-                                           : nmf["rmse"][r]);
-      }
-      table.rows.push_back(row);
-      for (const auto& layer : (*v)["spectra"]) {
-        int k = 1;
-        for (const auto& value : layer["singular_values"]) {
-          if (get_number(value) > 0) {
-            spectra.push_back({{"series", (*v)["name"].get<std::string>() + ": " +
-                                              layer["layer"].get<std::string>()},
-                               {"k", k},
-                               {"singular value", value}});
-          }
-          ++k;
-        }
-      }
-    }
-    section.figures.push_back(
-        {figure_id("nmf-rmse-" + group), "RMSE vs rank", "",
-         report::line_chart(rmse, "rank", "rmse", "variant", "rank", "RMSE")});
+                            "poorer the training, the lower the RMSE at every rank." +
+                                shifted_note(members)};
+    json rmse = json::array();
+    section.tables.push_back(nmf_table(members, rmse));
+    const bool relative = !rmse.empty() && rmse[0]["relative_rmse"].is_number();
+    const std::string field = relative ? "relative_rmse" : "rmse";
+    section.figures.push_back({figure_id("nmf-rmse-" + group),
+                               relative ? "Relative RMSE vs rank" : "RMSE vs rank", "",
+                               report::line_chart(rmse, "rank", field, "variant", "rank",
+                                                  relative ? "relative RMSE" : "RMSE")});
     section.figures.push_back({figure_id("spectra-" + group), "Singular spectra", "",
-                               report::line_chart(spectra, "k", "singular value", "series", "index",
-                                                  "singular value", true)});
-    for (const json* v : members) {
-      const std::string name = (*v)["name"].get<std::string>();
-      for (const auto& latent : (*v)["nmf"]["latent"]) {
-        const std::string file = latent["file"].get<std::string>();
-        if (auto figure = png_figure(
-                dir / file, figure_id("latent-" + name + "-" + latent["block"].get<std::string>()),
-                name + ": " + latent["title"].get<std::string>(), file, 640)) {
-          section.figures.push_back(*figure);
-        }
-      }
-    }
-    section.tables.push_back(table);
-    section.text += shifted_note(members);
+                               report::line_chart(spectra_records(members), "k", "singular value",
+                                                  "series", "index", "singular value", true)});
+    add_latent_figures(members, dir, section);
     page.sections.push_back(section);
   }
 }

@@ -66,7 +66,7 @@ std::vector<std::string> resolve_layers(const json& points,
         })) {
       throw InputError(plan.file.string(), key,
                        "\"" + pattern + "\" matches no capture point of " + model + " (" +
-                           join(names, ", ") + ")");
+                           join(names, ", ").append(")"));
     }
   }
   return chosen;
@@ -179,6 +179,7 @@ std::vector<int> run_epochs(const io::RunFolder& run, const VariantPlan& v, cons
     }
   }
   std::vector<std::string> listed;
+  listed.reserve(recorded.size());
   for (int e : recorded) listed.push_back(std::to_string(e));
   for (int e : v.heatmap_epochs) {
     if (std::find(recorded.begin(), recorded.end(), e) == recorded.end()) {

@@ -95,27 +95,27 @@ void discard_stale_training(const StudyContext& context, const fs::path& folder,
   io::write_file_atomically(recipe_file, recipe.dump() + "\n");
 }
 
-// A captured run folder of other layers or another analysis set (the plan changed) is cleared:
-// `extract` refuses to mix them.
-void discard_stale_capture(const StudyContext& context, const Variant& variant) {
-  const fs::path run_json = variant.run.dir / "run.json";
-  std::error_code error;
-  if (!fs::is_regular_file(run_json, error)) return;
+// A captured run folder of other layers or another analysis set (the plan or the data changed) is
+// cleared: `extract` refuses to mix them. What it was captured with is kept beside it.
+void discard_stale_capture(StudyContext& context, const Variant& variant) {
+  const Plan& plan = context.plan;
+  const json capture = {{"layers", variant.layers},
+                        {"split", plan.split},
+                        {"n", plan.n},
+                        {"sample_seed", plan.sample_seed},
+                        {"data", context.steps.hash_path(plan.data_dir)}};
+  const fs::path folder = variant.run.dir;
+  const fs::path record = folder.parent_path() / (variant.plan->name + ".capture.json");
   json stored;
   try {
-    std::ifstream in(run_json);
+    std::ifstream in(record);
     stored = json::parse(in);
   } catch (const std::exception&) {
     stored = nullptr;
   }
-  std::vector<std::string> layers;
-  if (stored.is_object() && stored["layers"].is_array()) {
-    for (const auto& layer : stored["layers"]) layers.push_back(layer.value("name", ""));
-  }
-  if (layers != variant.layers || !stored.is_object() ||
-      stored.value("n_inputs", json()) != json(context.plan.n)) {
-    fs::remove_all(variant.run.dir);
-  }
+  if (stored != capture) fs::remove_all(folder);
+  fs::create_directories(folder.parent_path());
+  io::write_file_atomically(record, capture.dump() + "\n");
 }
 
 std::vector<std::string> extract_args(const StudyContext& context, const Variant& variant,

@@ -423,3 +423,23 @@ def test_dynamics_every_analyses_every_kth_epoch_and_the_heatmap_epochs(tmp_path
 
     assert summary["variants"][0]["epochs_analysed"] == [1, 2, 3, 6, 7]
     assert summary["variants"][1]["epochs_analysed"] == [2, 7]
+
+
+def test_a_changed_analysis_set_recaptures_the_run_folder(tmp_path):
+    plan = tmp_path / "small.toml"
+    text = (f'[dataset]\ndata_dir = "{DATA}"\n[nmf]\nranks = [4]\n'
+            '[analysis]\nn = 30\nseed = 1\nlayers = "blocks"\nthreads = 1\n'
+            '[training]\nbase_width = 4\ntrain_fraction = 0.005\n[[variants]]\nname = "v"\n')
+    plan.write_text(text)
+    out = tmp_path / "out"
+    assert study(plan, out, "--no-figures").returncode == 0
+    first = np.load(out / "acts" / "v" / "indices.npy")
+
+    plan.write_text(text.replace("seed = 1", "seed = 2"))
+    proc = study(plan, out, "--no-figures")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    second = np.load(out / "acts" / "v" / "indices.npy")
+    assert len(second) == 30 and not np.array_equal(first, second)
+    run = json.loads((out / "acts" / "v" / "run.json").read_text())
+    assert "seed 2" in run["metadata"]["inputs_from"]

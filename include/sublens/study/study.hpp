@@ -1,26 +1,33 @@
-// `sublens study PLAN.toml -o DIR`: trains every variant of a plan, captures the analysis set at
-// the epochs it needs, builds the SSC graphs and runs the measures of both papers, then writes the
-// result tables, DIR/study.json, the findings and DIR/report.html (+ DIR/figures/*.svg|png).
+// `sublens study PLAN.toml -o DIR` / `sublens study --run RUN [--run RUN2 ...] -o DIR`: trains
+// every zoo variant of a plan and captures the analysis set at the epochs it needs into a run
+// folder, or reads recorded run folders (include/sublens/io/run.hpp) as they are; then builds the
+// SSC graphs and runs the measures of both papers on the run folders (one format whatever the
+// source) and writes the result tables, DIR/study.json, the findings and DIR/report.html
+// (+ DIR/figures/*.svg|png). A study of recorded runs only never starts LibTorch.
 //
 // Every step (train, extract, ssc per variant x epoch, each measure) is a `sublens` command run by
-// study::StepRunner and keyed by its command line and the bytes of its inputs: a run killed at any
-// moment resumes where it stopped, recomputes nothing that finished and writes byte-identical
-// tables (training resumes from its last per-epoch checkpoint, which reproduces the weights of an
-// uninterrupted run bit for bit at the same thread count). The thread count is part of every
-// step's key except the training's: `--threads` changes recompute the analysis, not the training.
+// study::StepRunner and keyed by its command line, the bytes of its inputs, the sublens version
+// and the command's algorithm revision: a run killed at any moment resumes where it stopped,
+// recomputes nothing that finished and writes byte-identical tables (training resumes from its
+// last per-epoch checkpoint, which reproduces the weights of an uninterrupted run bit for bit at
+// the same thread count). The thread count is part of every step's key except the training's:
+// `--threads` changes recompute the analysis, not the training. A step that rejects its input
+// (exit 2) throws StepFailed; a DIR this run created is removed.
 //
-// DIR layout:
-//   runs/<variant>/                    training run (config.json, log.csv, checkpoints/)
-//   acts/<variant>/epoch-0008.*        activations (.safetensors) +
-//   labels/predictions/softmax/images graphs/<variant>/epoch-0008/       SSC graph per layer
-//   (scipy-sparse .npz) heatmaps/<variant>/epoch-0008.npy  pairwise SSC-CKA between the variant's
-//   layers variants/<variant>/                `analyze` of the final network (variants with inputs
-//   = true) nmf/<variant>/, spectra/<variant>/ paper B (variants with nmf = true) variants.csv
-//   dynamics.csv modularity.csv heatmaps.csv block-diagonal.csv nmf.csv study.json report.html
-//   figures/ steps/
+// DIR layout (src/study/pipeline.hpp says which file writes what):
+//   runs/<variant>/                      zoo training (config.json, log.csv, checkpoints/)
+//   acts/<variant>/                      zoo run folder (run.json, labels, inputs, epoch-0008.*)
+//   graphs/<variant>/epoch-0008/         SSC graph per layer (scipy-sparse .npz)
+//   heatmaps/<variant>/epoch-0008.npy    pairwise SSC-CKA between the variant's layers
+//   dynamics/<variant>/                  CKA of each epoch with the final one
+//   variants/<variant>/                  `analyze` of the final network (inputs = true)
+//   nmf/<variant>/, spectra/<variant>/   paper B (nmf = true)
+//   variants.csv modularity.csv dynamics.csv heatmaps.csv block-diagonal.csv nmf.csv
+//   study.json report.html figures/ steps/
 //
-//   const auto plan = study::read_plan("plans/demo.toml");
+//   const auto plan = study::read_plan("plans/fashion-mnist-quick.toml");
 //   const auto result = study::run_study(plan, {.output = "out"});
+//   study::run_study(study::plan_for_runs({"runs/r18", "runs/r34"}), {.output = "runs-study"});
 #pragma once
 
 #include <filesystem>
