@@ -30,7 +30,7 @@ constexpr int kRecordFormat = 2;
 // solver, a fixed bug, new columns), so that steps recorded by older code are recomputed instead
 // of reused. The sublens version is part of every key as well (SUBLENS_VERSION, from CMake).
 const std::map<std::string, int> kAlgorithmRevisions = {
-    {"train", 1},      {"extract", 2},   {"ssc", 1},        {"modularity", 1},
+    {"train", 1},      {"extract", 2},   {"ssc", 2},        {"modularity", 1},
     {"cka-matrix", 1}, {"embed", 1},     {"ssc-labels", 1}, {"neighbors", 1},
     {"spectrum", 1},   {"factorize", 2}, {"models", 1}};
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
