@@ -1,7 +1,7 @@
 """Writing run folders (format "sublens-run", version 1) with numpy only.
 
-A run folder holds a fixed analysis set's activations at each recorded epoch; docs/run-folder.md
-is the contract, ``sublens info RUN`` validates one. This module is the file-level part that
+A run folder holds a fixed analysis set's activations at each recorded epoch; the README's section
+"The run folder" is the contract, ``sublens info RUN`` validates one. This module is the file-level part that
 ``sublens.torch.Recorder`` uses: file names, run.json, atomic writes and a safetensors file that
 is written batch by batch (its header first, then each batch of each tensor at its offset).
 

@@ -311,7 +311,8 @@ class _Forward:
 class Recorder:
     """Records a fixed analysis set's activations at each epoch into a run folder.
 
-    A run folder (docs/run-folder.md) is what ``sublens study --run`` and ``sublens info`` read:
+    A run folder (README.md, "The run folder") is what ``sublens study --run`` and
+    ``sublens info`` read:
     run.json, labels.npy, inputs.npy and per epoch ``epoch-NNNN.safetensors`` (one float32
     ``N x <layer shape>`` tensor per layer), ``.predictions.npy`` and ``.softmax.npy``.
 

@@ -11,7 +11,7 @@
 //
 // Only the epochs listed in run.json exist for readers; writers add an epoch by renaming its three
 // files into place and then rewriting run.json, so a killed writer leaves earlier epochs intact.
-// docs/run-folder.md is the contract for other tools.
+// README.md, "The run folder" is the contract for other tools.
 //
 // Example:
 //   const auto run = sublens::io::read_run("runs/resnet18");
