@@ -216,7 +216,7 @@ TEST_F(RunTest, RefusesAShapeOtherThanTheLayersShape) {
 }
 
 TEST_F(RunTest, RefusesWrongDtypes) {
-  std::vector<double> values(kN * 3, 0.5);
+  std::vector<double> values(kN * 4, 0.5);  // enough for every shape below (N x 2 x 2)
   write_npy(path("epoch-0000.softmax.npy"), NdArray::from_double({kN, 3}, values.data()));
   EXPECT_NE(error().find("epoch-0000.softmax.npy: dtype: '<f8' must be"), std::string::npos)
       << error();
