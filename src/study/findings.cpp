@@ -151,8 +151,10 @@ std::optional<json> cka_jumps_at_lr_decay(const json& v) {
     before /= count;
     ++decays;
     held = held && gain[decay] > before;
-    statistic = statistic + (statistic.empty() ? "" : "; ") + "epoch " + std::to_string(decay) +
-                format(": gain %.3f", gain[decay]) + format(" vs %.3f per epoch before", before);
+    statistic += statistic.empty() ? "epoch " : "; epoch ";
+    statistic += std::to_string(decay);
+    statistic += format(": gain %.3f", gain[decay]);
+    statistic += format(" vs %.3f per epoch before", before);
   }
   if (decays == 0) return std::nullopt;
   return finding_json(

@@ -1,4 +1,5 @@
-// Helpers shared by the study module's pipelines (analysis.cpp, study.cpp); not installed.
+// Helpers shared by the study module (the analyze and study pipelines, findings, tables, reports);
+// not installed. pipeline.hpp declares the parts of a study, findings.hpp the claims.
 #pragma once
 
 #include <algorithm>

@@ -54,7 +54,7 @@ class Reader {
         for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
         list.insert(0, "is not a known key (known: ");
         list += ")";
-        fail(where.empty() ? name : where + "." + name, list);
+        fail(where.empty() ? name : std::string(where).append(".").append(name), list);
       }
     }
   }
@@ -205,7 +205,7 @@ class Reader {
         std::string constraint = "is a training key; it does not apply to a recorded run (";
         constraint += where;
         constraint += ".run)";
-        fail(where + "." + name, constraint);
+        fail(std::string(where).append(".").append(name), constraint);
       }
     }
     std::string run;

@@ -183,7 +183,8 @@ void add_dynamics_sections(const json& variants, report::Report& page) {
         }
       }
       section.figures.push_back(
-          {figure_id("dynamics-" + name + "-" + key), std::string(title).append(" vs epoch"), "",
+          {figure_id(std::string("dynamics-").append(name).append("-").append(key)),
+           std::string(title).append(" vs epoch"), "",
            report::line_chart(records, "epoch", key, "layer", "epoch", title)});
     }
     report::Table accuracy{"Accuracy on the analysis set per epoch", {"epoch", "accuracy"}};

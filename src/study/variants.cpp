@@ -65,8 +65,13 @@ std::vector<std::string> resolve_layers(const json& points,
           return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
         })) {
       throw InputError(plan.file.string(), key,
-                       "\"" + pattern + "\" matches no capture point of " + model + " (" +
-                           join(names, ", ").append(")"));
+                       std::string("\"")
+                           .append(pattern)
+                           .append("\" matches no capture point of ")
+                           .append(model)
+                           .append(" (")
+                           .append(join(names, ", "))
+                           .append(")"));
     }
   }
   return chosen;
