@@ -25,6 +25,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "ssc"))
+from ssc_reference import lowrank_matrix  # noqa: E402  (the tests' copy of the reproducer)
+
 FMNIST = "/usr/share/datasets/fashion-mnist"
 
 
@@ -34,16 +37,6 @@ def fmnist(parts=("t10k",)):
         with gzip.open(f"{FMNIST}/{part}-images-idx3-ubyte.gz") as f:
             images.append(np.frombuffer(f.read()[16:], dtype=np.uint8).reshape(-1, 784))
     return np.vstack(images).astype(np.float32) / 255
-
-
-def lowrank():
-    rng = np.random.default_rng(1)
-    d, n = 48, 450
-    basis = np.linalg.qr(rng.standard_normal((d, 2)))[0]
-    x = (basis @ (rng.standard_normal((2, n)) * np.array([[1.0], [0.85]]))).T
-    parts = [(np.linalg.qr(rng.standard_normal((d, 3)))[0] @ rng.standard_normal((3, 150))).T * 0.05
-             for _ in range(3)]
-    return x + np.vstack(parts) + 1e-4 * rng.standard_normal((n, d))
 
 
 def case_data(name):
@@ -58,7 +51,7 @@ def case_data(name):
         w = np.random.default_rng(0).standard_normal((784, 512)).astype(np.float32) / 28
         return np.maximum(x @ w - 0.5, 0).astype(np.float32), []
     if name == "lowrank":
-        return lowrank(), ["--normalize", "none", "--tau-mode", "relative", "--tau", "800"]
+        return lowrank_matrix(), ["--normalize", "none", "--tau-mode", "relative", "--tau", "800"]
     raise SystemExit(f"unknown case {name}")
 
 

@@ -23,9 +23,8 @@ def read_matrix(path):
         return np.frombuffer(f.read(), dtype=np.float64).reshape(n, d)
 
 
-def lasso(inp, out, tau):
-    from sklearn.linear_model import Lasso
-
+def column_by_column(inp, out, tau, make_model):
+    """Fits make_model(alpha) to each input from all the others and writes objective and C."""
     x = read_matrix(inp)  # N x d
     n, d = x.shape
     c = np.zeros((n, n))
@@ -33,8 +32,7 @@ def lasso(inp, out, tau):
         others = [j for j in range(n) if j != i]
         if not others:
             continue
-        model = Lasso(alpha=1.0 / (tau * d), fit_intercept=False, tol=1e-14, max_iter=1000000,
-                      selection="cyclic")
+        model = make_model(1.0 / (tau * d))
         model.fit(x[others].T, x[i])
         c[others, i] = model.coef_
     residual = x.T - x.T @ c
@@ -42,6 +40,13 @@ def lasso(inp, out, tau):
     with open(out, "wb") as f:
         f.write(np.array([objective]).tobytes())
         f.write(c.tobytes())
+
+
+def lasso(inp, out, tau):
+    from sklearn.linear_model import Lasso
+
+    column_by_column(inp, out, tau, lambda alpha: Lasso(
+        alpha=alpha, fit_intercept=False, tol=1e-14, max_iter=1000000, selection="cyclic"))
 
 
 def lars(inp, out, tau):
@@ -49,31 +54,26 @@ def lars(inp, out, tau):
     crawls (nearly low-rank X with a large tau)."""
     from sklearn.linear_model import LassoLars
 
-    x = read_matrix(inp)
-    n, d = x.shape
-    c = np.zeros((n, n))
-    for i in range(n):
-        others = [j for j in range(n) if j != i]
-        model = LassoLars(alpha=1.0 / (tau * d), fit_intercept=False, max_iter=100000, eps=np.finfo(float).eps)
-        model.fit(x[others].T, x[i])
-        c[others, i] = model.coef_
-    residual = x.T - x.T @ c
-    objective = np.abs(c).sum() + tau / 2 * (residual ** 2).sum()
-    with open(out, "wb") as f:
-        f.write(np.array([objective]).tobytes())
-        f.write(c.tobytes())
+    column_by_column(inp, out, tau, lambda alpha: LassoLars(
+        alpha=alpha, fit_intercept=False, max_iter=100000, eps=np.finfo(float).eps))
 
 
-def lowrank(out):
+def lowrank_matrix():
+    """Issue 13's reproducer: N = 450 inputs in R^48, a dominant shared 2-d component plus three
+    weak 3-d subspaces and 1e-4 noise (nearly low-rank)."""
     rng = np.random.default_rng(1)
     d, n = 48, 450
     basis = np.linalg.qr(rng.standard_normal((d, 2)))[0]
     x = (basis @ (rng.standard_normal((2, n)) * np.array([[1.0], [0.85]]))).T
     parts = [(np.linalg.qr(rng.standard_normal((d, 3)))[0] @ rng.standard_normal((3, 150))).T * 0.05
              for _ in range(3)]
-    x = x + np.vstack(parts) + 1e-4 * rng.standard_normal((n, d))
+    return x + np.vstack(parts) + 1e-4 * rng.standard_normal((n, d))
+
+
+def lowrank(out):
+    x = lowrank_matrix()
     with open(out, "wb") as f:
-        f.write(np.array([n, d], dtype=np.int64).tobytes())
+        f.write(np.array(x.shape, dtype=np.int64).tobytes())
         f.write(x.tobytes())
 
 

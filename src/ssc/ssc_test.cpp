@@ -459,12 +459,24 @@ TEST(SscHomotopy, PathEndsAtTheOptimumOfSingularProblems) {
 // N >= 1024 takes the mixed-precision path (float32 passes, float64 certification): the answer
 // must still satisfy the float64 optimality conditions to 1e-10 (issue 13), and the reported
 // violation must be the exact one, not a float32 estimate.
+// The mixed-precision solver's answer against the independent check: the float64 optimality
+// conditions hold to 1e-10 (issue 13), and the reported violation and objective are the exact
+// ones, not float32 estimates.
+void expect_exact_answer(const RowMatrix& x, const Options& options, const Result& result) {
+  constexpr double kExactKkt = 1e-10;
+  constexpr double kSameFigure = 1e-12;
+  const ReferenceCheck check =
+      reference_check(prepare_inputs(x, options.normalize), result.coefficients, result.tau);
+  EXPECT_TRUE(result.converged);
+  EXPECT_LE(check.kkt_violation, kExactKkt);
+  EXPECT_NEAR(result.kkt_violation, check.kkt_violation, kSameFigure);
+  EXPECT_LE(relative_difference(result.objective, check.objective), kSameFigure);
+}
+
 // Both ways of checking: from the kept float32 Gram matrix, and by passes over X (no Gram).
 class SscMixed : public ::testing::TestWithParam<std::uint64_t> {};
 
 TEST_P(SscMixed, MixedPrecisionPathIsExact) {
-  constexpr double kExactKkt = 1e-10;
-  constexpr double kSameFigure = 1e-12;
   const RowMatrix x = union_of_subspaces(12, 5, 100, 40, 0.02, 11);
   Options options = tight(Solver::kLasso);
   options.tolerance = 1e-10;
@@ -472,12 +484,7 @@ TEST_P(SscMixed, MixedPrecisionPathIsExact) {
 
   const Result result = solve(x, options);
 
-  const ReferenceCheck check =
-      reference_check(prepare_inputs(x, options.normalize), result.coefficients, result.tau);
-  EXPECT_TRUE(result.converged);
-  EXPECT_LE(check.kkt_violation, kExactKkt);
-  EXPECT_NEAR(result.kkt_violation, check.kkt_violation, kSameFigure);
-  EXPECT_LE(relative_difference(result.objective, check.objective), kSameFigure);
+  expect_exact_answer(x, options, result);
   expect_valid_affinity(result);
   const Result again = solve(x, options);  // deterministic for a fixed thread count
   EXPECT_EQ((dense(again.coefficients) - dense(result.coefficients)).cwiseAbs().maxCoeff(), 0.0);
@@ -501,8 +508,6 @@ TEST(SscLasso, BothCheckingPathsGiveTheSameAnswer) {
 }
 
 TEST(SscLasso, MixedPrecisionOnFashionMnistPixels) {
-  constexpr double kExactKkt = 1e-10;
-  constexpr double kSameFigure = 1e-12;
   const std::string path = temp_path("fmnist_mixed.bin");
   if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") ||
       run_python("fmnist " + path + " 1100") != 0) {
@@ -515,12 +520,7 @@ TEST(SscLasso, MixedPrecisionOnFashionMnistPixels) {
 
   const Result result = solve(x, options);
 
-  const ReferenceCheck check =
-      reference_check(prepare_inputs(x, options.normalize), result.coefficients, result.tau);
-  EXPECT_TRUE(result.converged);
-  EXPECT_LE(check.kkt_violation, kExactKkt);
-  EXPECT_NEAR(result.kkt_violation, check.kkt_violation, kSameFigure);
-  EXPECT_LE(relative_difference(result.objective, check.objective), kSameFigure);
+  expect_exact_answer(x, options, result);
 }
 
 // Issue 13's reproducer: nearly low-rank inputs with a dominant shared component and a relative

@@ -338,8 +338,12 @@ int planned_steps(const Variant& variant) {
   const int layers = static_cast<int>(variant.layers.size());
   const int epochs = static_cast<int>(variant.epochs.size());
   const int capture = variant.recorded() ? 0 : 1 + epochs + (variant.nmf_separate ? 1 : 0);
-  return capture + epochs * (1 + 2 * layers) + (v.dynamics ? 2 * epochs : 0) +
-         static_cast<int>(v.heatmap_epochs.size()) + (v.nmf ? 2 : 0);
+  // heatmaps() adds the final epoch when the plan does not name it.
+  const bool final_heatmap_added =
+      v.heatmap_epochs.empty() || v.heatmap_epochs.back() != variant.last();
+  const int heatmaps = static_cast<int>(v.heatmap_epochs.size()) + (final_heatmap_added ? 1 : 0);
+  return capture + epochs * (1 + 2 * layers) + (v.dynamics ? 2 * epochs : 0) + heatmaps +
+         (v.nmf ? 2 : 0);
 }
 
 json measure_variant(StudyContext& context, const Variant& variant) {
