@@ -471,42 +471,35 @@ Plan plan_for_runs(const std::vector<fs::path>& runs) {
 json to_json(const Plan& plan) {
   json variants = json::array();
   for (const auto& v : plan.variants) {
+    json variant = {{"name", v.name},
+                    {"group", v.group},
+                    {"layers", v.layers},
+                    {"dynamics", v.dynamics},
+                    {"dynamics_every", v.dynamics_every},
+                    {"heatmap_epochs", v.heatmap_epochs},
+                    {"inputs", v.inputs},
+                    {"nmf", v.nmf}};
     if (!v.run.empty()) {  // a recorded run: only the keys that apply to it
-      variants.push_back({{"name", v.name},
-                          {"group", v.group},
-                          {"run", v.run.string()},
-                          {"layers", v.layers},
-                          {"dynamics", v.dynamics},
-                          {"dynamics_every", v.dynamics_every},
-                          {"heatmap_epochs", v.heatmap_epochs},
-                          {"inputs", v.inputs},
-                          {"nmf", v.nmf}});
-      continue;
+      variant["run"] = v.run.string();
+    } else {
+      variant.update({{"model", v.model},
+                      {"depth", v.depth},
+                      {"width", v.width},
+                      {"base_width", v.base_width},
+                      {"growth_rate", v.growth_rate},
+                      {"train_fraction", v.train_fraction},
+                      {"classes", v.classes},
+                      {"ordered", v.ordered},
+                      {"epochs", v.epochs},
+                      {"batch_size", v.batch_size},
+                      {"lr", v.lr},
+                      {"momentum", v.momentum},
+                      {"weight_decay", v.weight_decay},
+                      {"lr_step", v.lr_step},
+                      {"lr_gamma", v.lr_gamma},
+                      {"seed", v.seed}});
     }
-    variants.push_back({{"name", v.name},
-                        {"group", v.group},
-                        {"model", v.model},
-                        {"depth", v.depth},
-                        {"width", v.width},
-                        {"base_width", v.base_width},
-                        {"growth_rate", v.growth_rate},
-                        {"train_fraction", v.train_fraction},
-                        {"classes", v.classes},
-                        {"ordered", v.ordered},
-                        {"epochs", v.epochs},
-                        {"batch_size", v.batch_size},
-                        {"lr", v.lr},
-                        {"momentum", v.momentum},
-                        {"weight_decay", v.weight_decay},
-                        {"lr_step", v.lr_step},
-                        {"lr_gamma", v.lr_gamma},
-                        {"seed", v.seed},
-                        {"layers", v.layers},
-                        {"dynamics", v.dynamics},
-                        {"dynamics_every", v.dynamics_every},
-                        {"heatmap_epochs", v.heatmap_epochs},
-                        {"inputs", v.inputs},
-                        {"nmf", v.nmf}});
+    variants.push_back(std::move(variant));
   }
   return {{"name", plan.name},
           {"dataset", plan.dataset},
