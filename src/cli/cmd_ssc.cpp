@@ -17,6 +17,7 @@
 #include "sublens/core/memory.hpp"
 #include "sublens/core/progress.hpp"
 #include "sublens/core/threads.hpp"
+#include "sublens/dist/dist.hpp"
 #include "sublens/io/io.hpp"
 #include "sublens/ssc/ssc.hpp"
 
@@ -96,9 +97,10 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
     require_writable_file(command.output, "-o");
     if (!command.coef_output.empty()) require_writable_file(command.coef_output, "--coef-out");
   }
-  set_threads(command.threads);
+  // Under mpirun, K processes share the node's cores unless --threads says otherwise.
+  set_threads(dist::launched() ? dist::threads_per_process(command.threads) : command.threads);
 
-  // 2. Read and solve every layer.
+  // 2. Read and solve every layer (under mpirun: every process, each layer's columns split).
   const std::vector<io::Layer> layers = io::load_activations(command.activations, selection);
   struct Solved {
     std::string name;
@@ -112,11 +114,15 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
                 << layer.values.cols() << ")" << std::endl;
     }
     try {
-      solved.push_back({layer.name, layer.values.cols(), ssc::solve(layer.values, options)});
+      const auto schedule = dist::column_schedule();  // nullptr in a single process
+      ssc::Options layer_options = options;
+      layer_options.schedule = schedule.get();
+      solved.push_back({layer.name, layer.values.cols(), ssc::solve(layer.values, layer_options)});
     } catch (const std::invalid_argument& error) {
       throw std::invalid_argument("layer " + layer.name + ": " + error.what());
     }
   }
+  if (!dist::is_root()) return nullptr;  // rank 0 gathered every column and writes
 
   // 3. Write (each file atomically), then report.
   if (several) {
@@ -157,6 +163,7 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
         {"seconds", r.seconds},
         {"peak_memory_bytes", r.peak_memory_bytes},
     };
+    if (dist::distributed()) row["processes"] = dist::size();
     std::cout << row.dump() << std::endl;
   }
   return nullptr;

@@ -9,10 +9,31 @@
 #include "command.hpp"
 #include "sublens/core/blas.hpp"
 #include "sublens/core/progress.hpp"
+#include "sublens/dist/dist.hpp"
 #include "sublens/version.hpp"
 
+namespace {
+
+// The commands that split their work over processes under mpirun/srun (see dist/dist.hpp).
+bool runs_distributed(const std::string& command) { return command == "ssc"; }
+
+// An error under mpirun: one that every process meets alike (options, inputs) is printed once by
+// rank 0 and every process exits cleanly; one met inside a distributed solve, where the others
+// wait on this process, is printed where it happened and stops them all.
+int report_error(const std::string& command, const char* kind, const char* what, int code) {
+  namespace dist = sublens::dist;
+  if (dist::is_root() || dist::collectives_started()) {
+    std::fprintf(stderr, "sublens %s: %s: %s\n", command.c_str(), kind, what);
+  }
+  if (dist::distributed() && dist::collectives_started()) dist::abort(code);
+  return code;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  sublens::blas::select_kernels(argv);  // may re-execute with the CPU's BLAS kernels
+  sublens::blas::select_kernels(argv);           // may re-execute with the CPU's BLAS kernels
+  const sublens::dist::Session mpi(argc, argv);  // MPI only when an MPI launcher started us
   using sublens::cli::Runner;
   CLI::App app{
       "sublens: explain trained neural networks through the activations of their layers.\n"
@@ -35,24 +56,28 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
+    if (!sublens::dist::is_root()) return error.get_exit_code() == 0 ? 0 : 2;  // rank 0 says it
     const int code = app.exit(error);  // prints help/version (0) or the usage error
     return code == 0 ? 0 : 2;
   }
-  sublens::Progress::set_global_enabled(!quiet);
+  sublens::Progress::set_global_enabled(!quiet && sublens::dist::is_root());
 
   for (auto& [sub, runner] : runners) {
     if (!sub->parsed()) continue;
+    if (sublens::dist::distributed() && !runs_distributed(sub->get_name())) {
+      return report_error(sub->get_name(), "error",
+                          "runs in one process; under mpirun/srun only `sublens ssc` splits its "
+                          "work (run this command without the launcher)",
+                          2);
+    }
     try {
       const nlohmann::json summary = runner();
       if (!summary.is_null()) std::cout << summary.dump() << std::endl;
       return 0;
     } catch (const std::invalid_argument& error) {
-      std::fprintf(stderr, "sublens %s: error: %s\n", sub->get_name().c_str(), error.what());
-      return 2;
+      return report_error(sub->get_name(), "error", error.what(), 2);
     } catch (const std::exception& error) {
-      std::fprintf(stderr, "sublens %s: internal error: %s\n", sub->get_name().c_str(),
-                   error.what());
-      return 1;
+      return report_error(sub->get_name(), "internal error", error.what(), 1);
     }
   }
   return 2;

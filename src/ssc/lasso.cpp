@@ -76,6 +76,24 @@ Eigen::MatrixXd reduce(const PaperMatrix& x, int threads) {
   return r;
 }
 
+// The answer and its figures from every column's outcome, in column order (so a distributed
+// solve sums the objective in the same order as a single process).
+void fold(std::vector<ColumnOutcome>& outcomes, std::vector<SparseColumn>& columns,
+          Result& result) {
+  result.iterations = 0;
+  result.converged = true;
+  result.kkt_violation = 0.0;
+  result.objective = 0.0;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    ColumnOutcome& out = outcomes[i];
+    result.iterations = std::max(result.iterations, out.rounds);
+    result.converged = result.converged && out.converged;
+    result.kkt_violation = std::max(result.kkt_violation, out.violation);  // exact float64
+    result.objective += out.objective;
+    columns[i] = std::move(out.entries);
+  }
+}
+
 }  // namespace
 
 void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, int threads,
@@ -107,17 +125,19 @@ void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, in
   }
   BlockTotals totals;
   std::uint64_t block_bytes = 0;
+  std::vector<ColumnOutcome> outcomes(n);
   if (in.mixed && gram_fits(n, options)) {
     build_gram(in, threads);
     block_bytes = 4ULL * static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(n);
-    solve_with_gram(in, tau, options, threads, columns, totals);
+    solve_with_gram(in, tau, options, threads, outcomes, totals);
   } else {
-    block_bytes = solve_by_passes(in, tau, options, threads, columns, totals);
+    block_bytes = solve_by_passes(in, tau, options, threads, outcomes, totals);
   }
-  result.iterations = totals.most_rounds;
-  result.converged = totals.all_converged;
-  result.kkt_violation = totals.kkt;  // the exact float64 violations of the final c
-  result.objective = totals.objective;
+  if (options.schedule != nullptr && !options.schedule->gather(outcomes)) {
+    result.partial = true;
+    return;
+  }
+  fold(outcomes, columns, result);
   result.peak_memory_bytes = block_bytes + totals.state_bytes_peak +
                              (in.mixed ? 4ULL * static_cast<std::uint64_t>(n * d) : 0ULL) +
                              (use_reduced ? 16ULL * static_cast<std::uint64_t>(n) * n : 0ULL);

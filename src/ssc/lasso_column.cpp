@@ -163,20 +163,21 @@ void act(const Inputs& in, Index i, const Screen& found, double tau, const Optio
 }
 
 void collect(const std::vector<ColumnState>& states, Index start, double tau,
-             std::vector<SparseColumn>& columns, BlockTotals& totals) {
+             std::vector<ColumnOutcome>& outcomes) {
   for (Index t = 0; t < static_cast<Index>(states.size()); ++t) {
     const ColumnState& state = states[t];
-    totals.most_rounds = std::max(totals.most_rounds, state.rounds);
-    totals.all_converged = totals.all_converged && state.converged;
-    totals.kkt = std::max(totals.kkt, state.violation);
-    SparseColumn& column = columns[start + t];
+    ColumnOutcome& out = outcomes[start + t];
     double l1 = 0.0;
     for (std::size_t k = 0; k < state.gram.work().size(); ++k) {
-      if (state.coef[k] != 0.0) column.emplace_back(state.gram.work()[k], state.coef[k]);
+      if (state.coef[k] != 0.0) out.entries.emplace_back(state.gram.work()[k], state.coef[k]);
       l1 += std::abs(state.coef[k]);
     }
-    totals.objective += l1 + 0.5 * tau * state.residual.squaredNorm();
-    std::sort(column.begin(), column.end());
+    std::sort(out.entries.begin(), out.entries.end());
+    out.objective = l1 + 0.5 * tau * state.residual.squaredNorm();
+    out.violation = state.violation;
+    out.rounds = state.rounds;
+    out.converged = state.converged;
+    out.solved = true;
   }
 }
 

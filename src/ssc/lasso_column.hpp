@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "internal.hpp"
+#include "sublens/core/progress.hpp"
 
 namespace sublens::ssc::detail::lasso {
 
@@ -205,26 +206,46 @@ Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, doubl
 void act(const Inputs& in, Index i, const Screen& found, double tau, const Options& options,
          int round, ColumnState& state);
 
+// This process's work figures (the answer's figures are folded from the ColumnOutcomes).
 struct BlockTotals {
-  int most_rounds = 0;
-  bool all_converged = true;
-  double kkt = 0.0;
-  double objective = 0.0;
   std::uint64_t state_bytes_peak = 0;
   int passes = 0;  // passes over all N candidates (GEMMs of the whole block's width)
 };
 
-// Adds a finished block's columns to C and to the totals.
+// Records a finished block's columns (states[t] is column start + t).
 void collect(const std::vector<ColumnState>& states, Index start, double tau,
-             std::vector<SparseColumn>& columns, BlockTotals& totals);
+             std::vector<ColumnOutcome>& outcomes);
+
+// Calls solve(start, count) for every block of `width` columns of 0 .. n - 1 that this process
+// is given (all of them without Options::schedule), and counts progress: on a distributed solve,
+// the blocks handed out to other processes count as they are handed out.
+template <typename Solve>
+void for_each_block(Index n, Index width, const Options& options, Solve solve) {
+  const Index blocks = (n + width - 1) / width;
+  Progress progress("ssc lasso", n, options.progress);
+  Index seen = 0;  // blocks counted so far
+  for (Index b = 0; b < blocks; ++b) {
+    if (options.schedule != nullptr) {
+      b = options.schedule->next_block(blocks);
+      if (b < 0) break;
+    }
+    progress.advance(std::min(b * width, n) - std::min(seen * width, n));  // others' blocks
+    const Index start = b * width;
+    const Index count = std::min(width, n - start);
+    solve(start, count);
+    progress.advance(count);
+    seen = b + 1;
+  }
+  progress.finish();
+}
 
 // The two checking routes (lasso_gram.cpp, lasso_passes.cpp).
 bool gram_fits(Index n, const Options& options);
 void build_gram(Inputs& in, int threads);
 void solve_with_gram(const Inputs& in, double tau, const Options& options, int threads,
-                     std::vector<SparseColumn>& columns, BlockTotals& totals);
+                     std::vector<ColumnOutcome>& outcomes, BlockTotals& totals);
 // Returns the bytes of its block work space.
 std::uint64_t solve_by_passes(const Inputs& in, double tau, const Options& options, int threads,
-                              std::vector<SparseColumn>& columns, BlockTotals& totals);
+                              std::vector<ColumnOutcome>& outcomes, BlockTotals& totals);
 
 }  // namespace sublens::ssc::detail::lasso

@@ -79,30 +79,26 @@ void solve_column_with_gram(const Inputs& in, Index i, double tau, const Options
 }  // namespace
 
 void solve_with_gram(const Inputs& in, double tau, const Options& options, int threads,
-                     std::vector<SparseColumn>& columns, BlockTotals& totals) {
+                     std::vector<ColumnOutcome>& outcomes, BlockTotals& /*totals*/) {
   const Index n = in.x.cols();
-  constexpr Index kChunk = 1024;  // columns per progress step
-  Progress progress("ssc lasso", n, options.progress);
+  // Columns per progress step; smaller blocks balance a distributed solve (every column's answer
+  // is independent of its block here).
+  const Index chunk = options.schedule != nullptr ? 256 : 1024;
   std::vector<ColumnState> states;
-  for (Index start = 0; start < n; start += kChunk) {
-    const Index count = std::min(kChunk, n - start);
+  for_each_block(n, chunk, options, [&](Index start, Index count) {
     states.assign(count, ColumnState{});
-    {
-      ScopedBlasThreads blas(1);
+    ScopedBlasThreads blas(1);
 #pragma omp parallel num_threads(threads)
-      {
-        std::vector<Index> mark(n, 0);
-        Eigen::VectorXf scores(n);
+    {
+      std::vector<Index> mark(n, 0);
+      Eigen::VectorXf scores(n);
 #pragma omp for schedule(dynamic, 4)
-        for (Index t = 0; t < count; ++t) {
-          solve_column_with_gram(in, start + t, tau, options, states[t], scores, mark);
-        }
+      for (Index t = 0; t < count; ++t) {
+        solve_column_with_gram(in, start + t, tau, options, states[t], scores, mark);
       }
     }
-    collect(states, start, tau, columns, totals);
-    progress.advance(count);
-  }
-  progress.finish();
+    collect(states, start, tau, outcomes);
+  });
 }
 
 }  // namespace sublens::ssc::detail::lasso

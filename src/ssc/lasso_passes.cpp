@@ -107,7 +107,7 @@ std::vector<Index> check_round(const Inputs& in, Index start, const std::vector<
 
 template <typename Scalar>
 void solve_block(const Inputs& in, Index start, Index count, double tau, const Options& options,
-                 int threads, BlockSpace<Scalar>& space, std::vector<SparseColumn>& columns,
+                 int threads, BlockSpace<Scalar>& space, std::vector<ColumnOutcome>& outcomes,
                  BlockTotals& totals) {
   std::vector<ColumnState> states(count);
   {
@@ -148,40 +148,41 @@ void solve_block(const Inputs& in, Index start, Index count, double tau, const O
     totals.state_bytes_peak = std::max(totals.state_bytes_peak, state_bytes);
     active.swap(still);
   }
-  collect(states, start, tau, columns, totals);
+  collect(states, start, tau, outcomes);
 }
 
 template <typename Scalar>
 void solve_blocks(const Inputs& in, double tau, const Options& options, int threads,
-                  std::vector<SparseColumn>& columns, BlockTotals& totals,
+                  std::vector<ColumnOutcome>& outcomes, BlockTotals& totals,
                   std::uint64_t& block_bytes) {
   const Index n = in.x.cols();
   const Index d = in.x.rows();
-  const Index width = std::min(n, block_width(n, d, kBlockBudgetBytes));
+  Index width = std::min(n, block_width(n, d, kBlockBudgetBytes));
+  if (options.schedule != nullptr) {  // a few blocks per process, for the dynamic schedule
+    const Index share =
+        (n + 4 * options.schedule->processes() - 1) / (4 * options.schedule->processes());
+    width = std::clamp<Index>(share, std::min<Index>(n, 64), width);
+  }
   block_bytes =
       sizeof(Scalar) * static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(2 * n + d);
   require_memory(block_bytes,
                  "ssc: the lasso solver's block of " + std::to_string(width) + " columns");
   BlockSpace<Scalar> space{Dense<Scalar>(n, width), Dense<Scalar>(n, width),
                            Dense<Scalar>(d, width)};
-  Progress progress("ssc lasso", n, options.progress);
-  for (Index start = 0; start < n; start += width) {
-    const Index count = std::min(width, n - start);
-    solve_block<Scalar>(in, start, count, tau, options, threads, space, columns, totals);
-    progress.advance(count);
-  }
-  progress.finish();
+  for_each_block(n, width, options, [&](Index start, Index count) {
+    solve_block<Scalar>(in, start, count, tau, options, threads, space, outcomes, totals);
+  });
 }
 
 }  // namespace
 
 std::uint64_t solve_by_passes(const Inputs& in, double tau, const Options& options, int threads,
-                              std::vector<SparseColumn>& columns, BlockTotals& totals) {
+                              std::vector<ColumnOutcome>& outcomes, BlockTotals& totals) {
   std::uint64_t block_bytes = 0;
   if (in.mixed) {
-    solve_blocks<float>(in, tau, options, threads, columns, totals, block_bytes);
+    solve_blocks<float>(in, tau, options, threads, outcomes, totals, block_bytes);
   } else {
-    solve_blocks<double>(in, tau, options, threads, columns, totals, block_bytes);
+    solve_blocks<double>(in, tau, options, threads, outcomes, totals, block_bytes);
   }
   return block_bytes;
 }

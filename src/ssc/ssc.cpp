@@ -48,6 +48,11 @@ void Options::validate() const {
     throw std::invalid_argument(
         "ssc: threads must be >= 0 (0 = all cores; threads = " + std::to_string(threads) + ")");
   }
+  if (schedule != nullptr && solver == Solver::kAdmm) {
+    throw std::invalid_argument(
+        "ssc: the ADMM solver runs in one process (its iterations couple every column); use the "
+        "lasso solver to split a solve over processes");
+  }
 }
 
 const char* solver_name(Solver solver) {
@@ -264,6 +269,10 @@ Result solve(const RowMatrix& activations, const Options& options) {
     detail::solve_admm(inputs, result.tau, options, threads, columns, result);
   } else {
     detail::solve_lasso(inputs, result.tau, options, threads, columns, result);
+    if (result.partial) {  // another process holds the result
+      result.seconds = seconds_since(start);
+      return result;
+    }
   }
 
   if (result.solver == Solver::kAdmm) {

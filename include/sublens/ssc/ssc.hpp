@@ -57,6 +57,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sublens/core/types.hpp"
 
@@ -76,6 +78,34 @@ enum class Normalize {
 enum class TauMode {
   kAbsolute,  // tau used as given
   kRelative,  // tau = alpha / min_i max_{j != i} |x_i^T x_j| with alpha = Options::tau
+};
+
+// One column of C as the Lasso solver finished it, with its share of the Result's figures.
+struct ColumnOutcome {
+  std::vector<std::pair<Index, double>> entries;  // (row j, C(j, i)) in increasing j
+  double objective = 0.0;                         // ||c_i||_1 + tau/2 ||x_i - X c_i||^2
+  double violation = 0.0;                         // its largest optimality-condition violation
+  int rounds = 0;                                 // working-set rounds
+  bool converged = false;
+  bool solved = false;  // false: another process solved it (distributed solves)
+};
+
+// Splits one Lasso solve over several processes (sublens::dist implements it with MPI). Every
+// process runs solve() on the same inputs and options; the solver asks the schedule for blocks of
+// columns until none is left (first come, first served: columns differ in cost) and hands it its
+// finished columns. Every column's answer is independent of which process solved it, and the
+// Result's figures are folded in column order, so the root's Result is the single-process one.
+class ColumnSchedule {
+ public:
+  virtual ~ColumnSchedule() = default;
+  // How many processes share the solve (the solver makes at least a few blocks per process).
+  virtual int processes() const = 0;
+  // The next block (0 .. blocks - 1) for this process, or -1 when every block is handed out.
+  // `blocks` is the same on every process.
+  virtual std::int64_t next_block(std::int64_t blocks) = 0;
+  // Collects every process's solved columns on the root. Returns true there (every outcome then
+  // solved), false on the other processes.
+  virtual bool gather(std::vector<ColumnOutcome>& outcomes) = 0;
 };
 
 struct Options {
@@ -127,6 +157,9 @@ struct Options {
   std::uint64_t seed = 0;
   // Progress lines on stderr for long runs (see core/progress.hpp; still off in quiet mode).
   bool progress = true;
+  // Lasso only: a solve split over processes (see ColumnSchedule; not owned). nullptr = every
+  // column in this process.
+  ColumnSchedule* schedule = nullptr;
 
   // Throws std::invalid_argument naming the field and its constraint.
   void validate() const;
@@ -154,6 +187,9 @@ struct Result {
   double seconds = 0.0;
   // Estimate of the bytes the solver allocated at its peak (not counting the input).
   std::uint64_t peak_memory_bytes = 0;
+  // True on the processes of a distributed solve (Options::schedule) that do not hold the result:
+  // coefficients and affinity are then empty and the figures above cover nothing.
+  bool partial = false;
 };
 
 // Solves eq. 2 for an N x d activation matrix (row = input). Throws std::invalid_argument for bad

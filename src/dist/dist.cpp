@@ -1,0 +1,227 @@
+// MPI side of sublens::dist (see dist.hpp). Compiled with SUBLENS_HAVE_MPI when MPI was found.
+#include "sublens/dist/dist.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#ifdef SUBLENS_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace sublens::dist {
+namespace {
+
+int g_rank = 0;
+int g_size = 1;
+int g_local_size = 1;
+bool g_initialised = false;
+bool g_collectives = false;
+std::uint64_t g_sent = 0;
+std::uint64_t g_received = 0;
+
+bool env_set(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0';
+}
+
+}  // namespace
+
+bool launched() {
+  return env_set("OMPI_COMM_WORLD_SIZE") || env_set("PMIX_RANK") || env_set("PMI_RANK") ||
+         env_set("PMI_SIZE");
+}
+
+bool collectives_started() { return g_collectives; }
+int rank() { return g_rank; }
+int size() { return g_size; }
+std::uint64_t bytes_sent() { return g_sent; }
+std::uint64_t bytes_received() { return g_received; }
+
+int threads_per_process(int requested) {
+  if (requested > 0) return requested;
+  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, g_local_size));
+}
+
+#ifdef SUBLENS_HAVE_MPI
+
+bool built_with_mpi() { return true; }
+
+Session::Session(int& argc, char**& argv) {
+  if (!launched()) return;
+  int provided = 0;
+  // Only the main thread calls MPI (OpenMP threads never do).
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  g_initialised = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_size(node, &g_local_size);
+  MPI_Comm_free(&node);
+}
+
+Session::~Session() {
+  if (g_initialised) MPI_Finalize();
+}
+
+void abort(int code) {
+  if (g_initialised) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+namespace {
+
+// Serialised outcomes: per solved column a fixed header, then its entries.
+struct Header {
+  std::int64_t column;
+  std::int64_t nnz;
+  double objective;
+  double violation;
+  std::int32_t rounds;
+  std::int32_t converged;
+};
+struct Entry {
+  std::int64_t row;
+  double value;
+};
+
+template <typename T>
+void append(std::vector<char>& buffer, const T& value) {
+  const std::size_t at = buffer.size();
+  buffer.resize(at + sizeof(T));
+  std::memcpy(buffer.data() + at, &value, sizeof(T));
+}
+
+std::vector<char> pack(const std::vector<ssc::ColumnOutcome>& outcomes) {
+  std::vector<char> buffer;
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    const ssc::ColumnOutcome& out = outcomes[i];
+    if (!out.solved) continue;
+    append(buffer,
+           Header{static_cast<std::int64_t>(i), static_cast<std::int64_t>(out.entries.size()),
+                  out.objective, out.violation, out.rounds, out.converged ? 1 : 0});
+    for (const auto& [row, value] : out.entries) append(buffer, Entry{row, value});
+  }
+  return buffer;
+}
+
+void unpack(const std::vector<char>& buffer, std::vector<ssc::ColumnOutcome>& outcomes) {
+  std::size_t at = 0;
+  while (at < buffer.size()) {
+    Header header{};
+    std::memcpy(&header, buffer.data() + at, sizeof(Header));
+    at += sizeof(Header);
+    ssc::ColumnOutcome& out = outcomes.at(static_cast<std::size_t>(header.column));
+    out.entries.resize(static_cast<std::size_t>(header.nnz));
+    for (auto& [row, value] : out.entries) {
+      Entry entry{};
+      std::memcpy(&entry, buffer.data() + at, sizeof(Entry));
+      at += sizeof(Entry);
+      row = entry.row;
+      value = entry.value;
+    }
+    out.objective = header.objective;
+    out.violation = header.violation;
+    out.rounds = header.rounds;
+    out.converged = header.converged != 0;
+    out.solved = true;
+  }
+}
+
+// Point-to-point in pieces, so buffers past 2^31 bytes (MPI's int counts) travel too.
+constexpr std::uint64_t kPiece = 1ULL << 30;
+constexpr int kTag = 7301;
+
+void send_buffer(const std::vector<char>& buffer, int to) {
+  std::uint64_t bytes = buffer.size();
+  MPI_Send(&bytes, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD);
+  for (std::uint64_t at = 0; at < bytes; at += kPiece) {
+    const int piece = static_cast<int>(std::min(kPiece, bytes - at));
+    MPI_Send(buffer.data() + at, piece, MPI_BYTE, to, kTag, MPI_COMM_WORLD);
+  }
+  g_sent += bytes + sizeof bytes;
+}
+
+std::vector<char> receive_buffer(int from) {
+  std::uint64_t bytes = 0;
+  MPI_Recv(&bytes, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  std::vector<char> buffer(bytes);
+  for (std::uint64_t at = 0; at < bytes; at += kPiece) {
+    const int piece = static_cast<int>(std::min(kPiece, bytes - at));
+    MPI_Recv(buffer.data() + at, piece, MPI_BYTE, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  }
+  g_received += bytes + sizeof bytes;
+  return buffer;
+}
+
+class MpiSchedule final : public ssc::ColumnSchedule {
+ public:
+  MpiSchedule() {
+    const MPI_Aint bytes = g_rank == 0 ? sizeof(std::int64_t) : 0;
+    MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &counter_,
+                     &window_);
+    if (g_rank == 0) *counter_ = 0;
+    MPI_Barrier(MPI_COMM_WORLD);  // the counter is zero before anyone takes a block
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, window_);
+  }
+  ~MpiSchedule() override {
+    MPI_Win_unlock_all(window_);
+    MPI_Win_free(&window_);
+  }
+  MpiSchedule(const MpiSchedule&) = delete;
+  MpiSchedule& operator=(const MpiSchedule&) = delete;
+
+  int processes() const override { return g_size; }
+
+  std::int64_t next_block(std::int64_t blocks) override {
+    g_collectives = true;  // from here on the processes' work differs
+    const std::int64_t one = 1;
+    std::int64_t taken = 0;
+    MPI_Fetch_and_op(&one, &taken, MPI_INT64_T, 0, 0, MPI_SUM, window_);
+    MPI_Win_flush(0, window_);
+    return taken < blocks ? taken : -1;
+  }
+
+  bool gather(std::vector<ssc::ColumnOutcome>& outcomes) override {
+    if (g_rank != 0) {
+      send_buffer(pack(outcomes), 0);
+      return false;
+    }
+    for (int from = 1; from < g_size; ++from) unpack(receive_buffer(from), outcomes);
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      if (!outcomes[i].solved) {
+        throw std::runtime_error("dist: column " + std::to_string(i) + " was solved by no process");
+      }
+    }
+    return true;
+  }
+
+ private:
+  std::int64_t* counter_ = nullptr;
+  MPI_Win window_ = MPI_WIN_NULL;
+};
+
+}  // namespace
+
+std::unique_ptr<ssc::ColumnSchedule> column_schedule() {
+  if (g_size <= 1) return nullptr;
+  return std::make_unique<MpiSchedule>();
+}
+
+#else  // built without MPI
+
+bool built_with_mpi() { return false; }
+Session::Session(int& /*argc*/, char**& /*argv*/) {}
+Session::~Session() = default;
+void abort(int code) { std::exit(code); }
+std::unique_ptr<ssc::ColumnSchedule> column_schedule() { return nullptr; }
+
+#endif
+
+}  // namespace sublens::dist
