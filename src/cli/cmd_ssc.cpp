@@ -163,7 +163,10 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
         {"seconds", r.seconds},
         {"peak_memory_bytes", r.peak_memory_bytes},
     };
-    if (dist::distributed()) row["processes"] = dist::size();
+    if (dist::distributed()) {
+      row["processes"] = dist::size();
+      row["gathered_bytes"] = dist::bytes_received();  // so far, over all layers up to this one
+    }
     std::cout << row.dump() << std::endl;
   }
   return nullptr;
