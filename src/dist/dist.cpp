@@ -216,11 +216,35 @@ std::unique_ptr<ssc::ColumnSchedule> column_schedule() {
 
 #else  // built without MPI
 
+namespace {
+
+int env_int(const char* a, const char* b) {
+  for (const char* name : {a, b}) {
+    if (env_set(name)) return std::atoi(std::getenv(name));
+  }
+  return 0;
+}
+
+}  // namespace
+
 bool built_with_mpi() { return false; }
-Session::Session(int& /*argc*/, char**& /*argv*/) {}
+
+// Without MPI the processes cannot cooperate, but they know they are K copies: rank 0 alone
+// reports that, and none writes anything.
+Session::Session(int& /*argc*/, char**& /*argv*/) {
+  if (!launched()) return;
+  g_size = std::max(1, env_int("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"));
+  g_rank = env_int("OMPI_COMM_WORLD_RANK", "PMI_RANK");
+}
 Session::~Session() = default;
 void abort(int code) { std::exit(code); }
-std::unique_ptr<ssc::ColumnSchedule> column_schedule() { return nullptr; }
+
+std::unique_ptr<ssc::ColumnSchedule> column_schedule() {
+  if (g_size <= 1) return nullptr;
+  throw std::invalid_argument(
+      "this sublens was built without MPI (SUBLENS_MPI=OFF or no MPI library found), so its " +
+      std::to_string(g_size) + " processes cannot share the work: run it without the launcher");
+}
 
 #endif
 
