@@ -89,6 +89,14 @@ std::vector<std::pair<std::string, json>> figure_specs(const Report& report) {
 
 namespace {
 
+// The parameter behind a heatmap's "values in cells" checkbox.
+constexpr const char* kShowValues = "show_values";
+json show_values_param() {
+  return {{"name", kShowValues},
+          {"value", true},
+          {"bind", {{"input", "checkbox"}, {"name", "values in cells "}}}};
+}
+
 using internal::html_escape;
 using internal::script_json;
 
@@ -111,7 +119,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:72em;ma
   padding:0 1em;line-height:1.45;color:#222}
 h1{margin-bottom:.1em}.subtitle{color:#555;margin-top:0}
 h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-.figures{display:flex;flex-wrap:wrap;gap:1.5em}
+.figures{display:flex;flex-wrap:wrap;gap:1.5em}.vega-figure{max-width:100%;overflow-x:auto}
+a.csv{font-weight:400;font-size:.8em;margin-left:.6em}
 figure{margin:0}figcaption{color:#555;font-size:.9em;max-width:40em}
 .figure-title{font-weight:600;margin:.4em 0}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
@@ -143,6 +152,55 @@ constexpr const char* kDriver = R"js(
     document.body.setAttribute('data-rendered', done + '/' + ids.length);
     status.textContent = 'rendered ' + done + ' of ' + ids.length + ' figures';
   }
+  // "download data (CSV)": the records of every panel of the figure (images left out), one
+  // "panel" column when there are several.
+  function collect(spec, panel, out) {
+    if (!spec || typeof spec !== 'object') return out;
+    if (spec.data && Array.isArray(spec.data.values)) out.push({panel: panel, rows: spec.data.values});
+    ['layer', 'concat', 'hconcat', 'vconcat'].forEach(function (key) {
+      (spec[key] || []).forEach(function (child, i) {
+        var title = child.title && (child.title.text || child.title);
+        collect(child, typeof title === 'string' ? title : panel || String(i + 1), out);
+      });
+    });
+    if (spec.spec) collect(spec.spec, panel, out);
+    return out;
+  }
+  function cell(value) {
+    if (value === null || value === undefined) return '';
+    var text = String(value);
+    return /[",\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+  function offerCsv(id, spec) {
+    var parts = collect(spec, '', []), fields = [], lines = [], count = 0;
+    parts.forEach(function (part) {
+      part.rows.forEach(function (row) {
+        Object.keys(row).forEach(function (key) {
+          if (key !== 'image' && fields.indexOf(key) < 0) fields.push(key);
+        });
+      });
+    });
+    var several = parts.length > 1;
+    lines.push((several ? ['panel'] : []).concat(fields).map(cell).join(','));
+    parts.forEach(function (part) {
+      part.rows.forEach(function (row) {
+        count += 1;
+        lines.push((several ? [part.panel] : []).concat(fields.map(function (f) { return row[f]; }))
+                   .map(cell).join(','));
+      });
+    });
+    var link = document.getElementById('csv-' + id);
+    link.href = URL.createObjectURL(new Blob([lines.join('\n') + '\n'], {type: 'text/csv'}));
+    link.setAttribute('data-rows', String(count));
+  }
+  // The page must fit its window: a figure wider than the window is named in data-overflow.
+  function checkWidth() {
+    var wide = ids.filter(function (id) {
+      return document.getElementById('fig-' + id).getBoundingClientRect().right >
+             document.documentElement.clientWidth + 1;
+    });
+    document.body.setAttribute('data-overflow', wide.length ? wide.join(' ') : 'none');
+  }
   mark();
   ids.forEach(function (id) {
     var element = document.getElementById('fig-' + id);
@@ -151,8 +209,10 @@ constexpr const char* kDriver = R"js(
                                              editor: false}})
       .then(function (result) {
         element.setAttribute('data-rendered', 'yes');
+        offerCsv(id, specs[id]);
         done += 1;
         mark();
+        if (done === ids.length) checkWidth();
       })
       .catch(function (error) { note('figure ' + id + ': ' + error); });
   });
@@ -188,8 +248,11 @@ std::string render_html(const Report& report) {
     if (!section.text.empty()) body << "<p>" << html_escape(section.text) << "</p>";
     if (!section.figures.empty()) body << "<div class=\"figures\">";
     for (const auto& figure : section.figures) {
+      const std::string id = html_escape(figure.id);
       body << "<figure><div class=\"figure-title\">" << html_escape(figure.title)
-           << "</div><div class=\"vega-figure\" id=\"fig-" << html_escape(figure.id) << "\"></div>";
+           << " <a class=\"csv\" id=\"csv-" << id << "\" download=\"" << id
+           << ".csv\">download data (CSV)</a></div><div class=\"vega-figure\" id=\"fig-" << id
+           << "\"></div>";
       if (!figure.caption.empty()) {
         body << "<figcaption>" << html_escape(figure.caption) << "</figcaption>";
       }
@@ -295,23 +358,61 @@ json heatmap(const std::vector<std::string>& row_names, const std::vector<std::s
   }
   const int cell =
       std::clamp(static_cast<int>(360 / std::max<std::size_t>(1, col_names.size())), 14, 48);
-  return {
-      {"width", cell * static_cast<int>(col_names.size())},
-      {"height", cell * static_cast<int>(row_names.size())},
-      {"data", {{"values", cells}}},
+  const json cells_layer = {
       {"mark", {{"type", "rect"}, {"tooltip", true}}},
       {"encoding",
-       {{"x", {{"field", "col"}, {"type", "ordinal"}, {"sort", col_names}, {"title", col_title}}},
-        {"y", {{"field", "row"}, {"type", "ordinal"}, {"sort", row_names}, {"title", row_title}}},
-        {"color",
+       {{"color",
          {{"field", "value"},
           {"type", "quantitative"},
           {"title", value_title},
-          {"scale", {{"domain", {0, 1}}, {"scheme", "viridis"}}}}},
+          {"scale", {{"domain", {0, 1}}, {"scheme", "viridis"}}},
+          {"legend", {{"orient", "right"}, {"gradientLength", std::max(60, cell * 3)}}}}},
         {"tooltip",
          json::array({{{"field", "row"}, {"title", row_title + " (row)"}},
                       {{"field", "col"}, {"title", col_title + " (column)"}},
                       {{"field", "value"}, {"title", value_title}, {"format", ".4f"}}})}}}};
+  // The values as text, legible on viridis (dark below 0.5), switched by the page's checkbox;
+  // static figures (no checkbox) keep them.
+  const json text_layer = {
+      {"mark", {{"type", "text"}, {"fontSize", std::max(7, cell / 3)}}},
+      {"encoding",
+       {{"text", {{"field", "value"}, {"type", "quantitative"}, {"format", ".2f"}}},
+        {"color",
+         {{"condition", {{"test", "datum.value < 0.5"}, {"value", "white"}}}, {"value", "black"}}},
+        {"opacity",
+         {{"condition", {{"test", std::string(kShowValues)}, {"value", 1}}}, {"value", 0}}}}}};
+  return {
+      {"params", json::array({show_values_param()})},
+      {"width", cell * static_cast<int>(col_names.size())},
+      {"height", cell * static_cast<int>(row_names.size())},
+      {"data", {{"values", cells}}},
+      {"encoding",
+       {{"x", {{"field", "col"}, {"type", "ordinal"}, {"sort", col_names}, {"title", col_title}}},
+        {"y", {{"field", "row"}, {"type", "ordinal"}, {"sort", row_names}, {"title", row_title}}}}},
+      {"layer", json::array({cells_layer, text_layer})}};
+}
+
+json panels(const std::vector<std::pair<std::string, json>>& specs, int max_width) {
+  json cells = json::array();
+  int widest = 0;
+  bool values_toggle = false;
+  for (const auto& [title, spec] : specs) {
+    json one = spec;
+    one.erase("$schema");
+    values_toggle = values_toggle || one.contains("params");
+    one.erase("params");  // one checkbox for the figure, not one per panel
+    one["title"] = title;
+    widest = std::max(widest, one.value("width", 360));
+    cells.push_back(std::move(one));
+  }
+  // Each panel also needs room for its axis labels and title (about 120 px measured on the
+  // layer-name axes of the study's heatmaps) and the shared legend.
+  const int columns = std::max(1, (max_width - 80) / (widest + 120));
+  json figure = {{"concat", cells},
+                 {"columns", std::min<int>(columns, static_cast<int>(specs.size()))},
+                 {"resolve", {{"scale", {{"color", "shared"}}}}}};
+  if (values_toggle) figure["params"] = json::array({show_values_param()});
+  return figure;
 }
 
 json scatter(const json& values, const std::vector<std::string>& tooltip_fields, int size) {

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 
 #include <cmath>
-#include <limits>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -79,6 +79,8 @@ std::uint32_t big_endian_u32(const std::string& bytes, std::size_t offset) {
   }
   return value;
 }
+
+using nlohmann::json;
 
 Report one_section(std::vector<Figure> figures) {
   Report page{"t", "s"};
@@ -156,6 +158,48 @@ TEST(Heatmap, ShapeMismatchNamesBothSizes) {
   }
 }
 
+TEST(Heatmap, ShowsValuesInCellsBehindOneCheckboxAndALegend) {
+  const json spec = heatmap({"a", "b"}, {"a", "b"}, {{1, 0.25}, {0.25, 1}}, "CKA");
+  ASSERT_EQ(spec["layer"].size(), 2u);
+  EXPECT_EQ(spec["layer"][0]["encoding"]["color"]["title"], "CKA");
+  EXPECT_TRUE(spec["layer"][0]["encoding"]["color"].contains("legend"));
+  EXPECT_EQ(spec["layer"][1]["mark"]["type"], "text");
+  EXPECT_EQ(spec["layer"][1]["encoding"]["text"]["format"], ".2f");
+  ASSERT_EQ(spec["params"].size(), 1u);
+  EXPECT_EQ(spec["params"][0]["value"], true);  // static figures keep the values
+  EXPECT_EQ(spec["params"][0]["bind"]["input"], "checkbox");
+}
+
+TEST(Panels, WrapToTheWidthShareTheColourScaleAndOneCheckbox) {
+  std::vector<std::pair<std::string, json>> specs;
+  std::vector<std::string> layers;
+  for (int i = 0; i < 8; ++i) layers.push_back("l" + std::to_string(i));
+  const std::vector<std::vector<double>> values(8, std::vector<double>(8, 0.5));
+  for (const std::string net : {"resnet-8", "resnet-14", "resnet-20"}) {
+    specs.emplace_back(net, heatmap(layers, layers, values, "SSC-CKA"));
+  }
+  const json figure = panels(specs, 1100);
+  const int width = specs[0].second["width"].get<int>();  // 8 cells of 45 px
+  EXPECT_EQ(width, 360);
+  // Two 360 px panels with their axes fit in 1100 px; three do not.
+  EXPECT_EQ(figure["columns"], 2);
+  EXPECT_EQ(figure["concat"].size(), 3u);
+  EXPECT_EQ(figure["concat"][2]["title"], "resnet-20");
+  EXPECT_FALSE(figure["concat"][0].contains("params"));
+  EXPECT_EQ(figure["params"].size(), 1u);
+  EXPECT_EQ(figure["resolve"]["scale"]["color"], "shared");
+  EXPECT_EQ(panels({specs[0]}, 1100)["columns"], 1);
+}
+
+TEST(RenderHtml, EveryFigureHasACsvLink) {
+  const Report page = one_section({{"a", "A", "", heatmap({"x"}, {"x"}, {{1.0}}, "CKA")},
+                                   {"b", "B", "", heatmap({"y"}, {"y"}, {{0.5}}, "CKA")}});
+  const std::string html = render_html(page);
+  EXPECT_NE(html.find("id=\"csv-a\" download=\"a.csv\""), std::string::npos);
+  EXPECT_NE(html.find("id=\"csv-b\" download=\"b.csv\""), std::string::npos);
+  EXPECT_NE(html.find("data-overflow"), std::string::npos);
+}
+
 TEST(Image, SpecShowsTheDataUrlAtTheGivenSize) {
   const nlohmann::json spec = image(kTinyPngUrl, 120, 80);
 
@@ -203,6 +247,7 @@ TEST(StaticFigures, WritesSvgAndPngOfEveryFigure) {
   for (const auto& layer : layers) {
     EXPECT_NE(heatmap_svg.find(">" + layer + "<"), std::string::npos) << layer;
   }
+  EXPECT_NE(heatmap_svg.find(">0.40<"), std::string::npos);  // static figures keep the values
   EXPECT_NE(read_bytes(dir / "latent-0.svg").find(kTinyPngUrl), std::string::npos);
   // 2x scale: the 120 x 120 image plus 5 px padding on each side.
   EXPECT_EQ(big_endian_u32(read_bytes(dir / "latent-0.png"), 16), 260u);

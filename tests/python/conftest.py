@@ -76,7 +76,9 @@ def render_in_chromium(html_file, tmp_path, screenshot_name):
              "--v=0", "--virtual-time-budget=20000"]
     url = html_file.resolve().as_uri()
 
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    # At 1400 px, a common laptop width: no figure may stick out of the page.
+    dom = subprocess.run([*flags, "--window-size=1400,2400", "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120)
     artifacts = os.path.join(os.path.dirname(BIN), "..", "test-artifacts")
     os.makedirs(artifacts, exist_ok=True)
     screenshot = os.path.join(artifacts, screenshot_name)
@@ -92,6 +94,11 @@ def render_in_chromium(html_file, tmp_path, screenshot_name):
     assert f'data-rendered="{expected}/{expected}"' in dom.stdout
     assert dom.stdout.count('data-rendered="yes"') == expected
     assert dom.stdout.count("<svg") >= expected
+    assert 'data-overflow="none"' in dom.stdout, re.search(r'data-overflow="[^"]*"', dom.stdout)
+    # Every figure offers its numbers as CSV (a blob: link with at least one record).
+    links = re.findall(r'<a class="csv"[^>]*>', dom.stdout)
+    assert len(links) == expected and all('href="blob:' in a for a in links), links[:3]
+    assert all(int(re.search(r'data-rows="(\d+)"', a).group(1)) > 0 for a in links)
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert os.path.getsize(screenshot) > 10_000
     return expected

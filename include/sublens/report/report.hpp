@@ -1,7 +1,8 @@
 // The self-contained HTML report: one file with every script, style and datum inlined, so it opens
 // offline. Figures are Vega-Lite specifications rendered in the browser by vega-embed (Vega 6,
 // Vega-Lite 6, vega-embed 7, pinned in report/web/package-lock.json and compiled into the library;
-// nothing is fetched at run time). Each figure's action menu saves it as PNG or SVG.
+// nothing is fetched at run time). Each figure's action menu saves it as PNG or SVG, and the link
+// beside its title saves the numbers it shows as CSV.
 //
 //   report::Report page{"sublens analyze", "acts.npz, 1000 inputs"};
 //   auto& section = page.sections.emplace_back(report::Section{"Modularity", "..."});
@@ -9,7 +10,8 @@
 //                              report::line_chart(rows, "layer_index", "modularity", "", {})});
 //   io::write_file_atomically(dir / "report.html", report::render_html(page));
 //
-// When the page has rendered every figure, it sets `data-rendered="N/N"` on <body> and writes
+// When the page has rendered every figure, it sets `data-rendered="N/N"` on <body>, and
+// `data-overflow` to "none" or the ids of the figures wider than the window; it writes
 // "rendered N of N figures" into #sublens-status; console errors and uncaught exceptions are
 // copied into #sublens-errors (both visible in `chromium --dump-dom`, which the browser test uses).
 //
@@ -118,12 +120,20 @@ nlohmann::json line_chart(const nlohmann::json& values, const std::string& x, co
                           const std::string& color, const std::string& x_title,
                           const std::string& y_title, bool log_y = false);
 
-// Heatmap of a rows x cols matrix with names; the tooltip shows both names and the value.
+// Heatmap of a rows x cols matrix with names, on a fixed 0-1 viridis scale with its legend; the
+// tooltip shows both names and the value, and each cell shows its value (two decimals) unless the
+// page's "values in cells" checkbox is cleared (static figures keep the values).
 nlohmann::json heatmap(const std::vector<std::string>& row_names,
                        const std::vector<std::string>& col_names,
                        const std::vector<std::vector<double>>& values,
                        const std::string& value_title, const std::string& row_title = "layer",
                        const std::string& col_title = "layer");
+
+// Several specs as the panels of one figure (one PNG/SVG for a paper), each titled, wrapped into
+// rows no wider than `max_width` CSS pixels (the page is about 1150 px wide), with colour scales
+// shared across panels (equal colours mean equal values; say so in the caption) and one legend.
+nlohmann::json panels(const std::vector<std::pair<std::string, nlohmann::json>>& specs,
+                      int max_width = 1100);
 
 // Scatter of records with fields x, y, label (class) and any others, coloured by label; the
 // tooltip lists `tooltip_fields`. When records carry an `image` field (a data: URL), the tooltip
