@@ -35,6 +35,9 @@ std::vector<RowMatrix> to_blocks(const py::object& obj, const std::string& what,
   return blocks;
 }
 
+const Choice<factor::NmfSolver> kNmfSolver{
+    "coupled_nmf", "solver", {"mu", "hals"}, factor::parse_nmf_solver};
+
 }  // namespace
 
 void bind_factor(py::module_& m) {
@@ -50,7 +53,7 @@ void bind_factor(py::module_& m) {
         const auto layer_blocks = to_blocks(layers, "layer", layer_names);
         factor::CoupledNmfOptions options;
         options.rank = rank;
-        options.solver = factor::parse_nmf_solver(solver);
+        options.solver = kNmfSolver.parse(solver);
         options.max_iterations = max_iterations;
         options.tolerance = tolerance;
         options.epsilon = epsilon;
@@ -99,7 +102,7 @@ void bind_factor(py::module_& m) {
         return make_result("CoupledNmfResult", values);
       },
       py::arg("inputs"), py::arg("layers"), py::kw_only(), py::arg("rank") = nmf_defaults.rank,
-      py::arg("solver") = factor::nmf_solver_name(nmf_defaults.solver),
+      py::arg("solver") = kNmfSolver.name(nmf_defaults.solver),
       py::arg("max_iterations") = nmf_defaults.max_iterations,
       py::arg("tolerance") = nmf_defaults.tolerance, py::arg("epsilon") = nmf_defaults.epsilon,
       py::arg("seed") = nmf_defaults.seed, py::arg("weight_blocks") = nmf_defaults.weight_blocks,
