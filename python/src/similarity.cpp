@@ -10,40 +10,34 @@ namespace {
 
 namespace sim = sublens::similarity;
 
-// TODO(issue 15): sim::parse_kind / sim::parse_method (the CLI's parser, in progress) replace
-// these two once they are committed.
-enum class Kind { kAuto, kGraph, kLinear, kRbf };
-
-Kind parse_kind(const std::string& name) {
-  if (name == "auto") return Kind::kAuto;
-  if (name == "graph") return Kind::kGraph;
-  if (name == "linear") return Kind::kLinear;
-  if (name == "rbf") return Kind::kRbf;
-  throw std::invalid_argument(name);
-}
-
-sim::LinearCkaMethod parse_linear_method(const std::string& name) {
-  if (name == "auto") return sim::LinearCkaMethod::kAuto;
-  if (name == "feature") return sim::LinearCkaMethod::kFeature;
-  if (name == "gram") return sim::LinearCkaMethod::kGram;
-  throw std::invalid_argument(name);
-}
-
-Choice<Kind> kind_choice(const std::string& function) {
-  return {function, "kind", {"auto", "graph", "linear", "rbf"}, parse_kind};
+// The option names come from the C++ parsers' tables (sim::to_string), shared with the CLI.
+Choice<sim::CkaKind> kind_choice(const std::string& function) {
+  using K = sim::CkaKind;
+  return {function,
+          "kind",
+          {sim::to_string(K::kAuto), sim::to_string(K::kGraph), sim::to_string(K::kLinear),
+           sim::to_string(K::kRbf)},
+          [](const std::string& name) { return sim::parse_kind(name); }};
 }
 Choice<sim::HsicEstimator> estimator_choice(const std::string& function) {
-  return {function, "estimator", {"biased", "unbiased"}, [](const std::string& name) {
-            return sim::parse_estimator(name);
-          }};
+  using E = sim::HsicEstimator;
+  return {function,
+          "estimator",
+          {sim::to_string(E::kBiased), sim::to_string(E::kUnbiased)},
+          [](const std::string& name) { return sim::parse_estimator(name); }};
 }
-const Choice<sim::LinearCkaMethod> kMethod{
-    "cka", "method", {"auto", "feature", "gram"}, parse_linear_method};
+Choice<sim::LinearCkaMethod> method_choice() {
+  using M = sim::LinearCkaMethod;
+  return {"cka",
+          "method",
+          {sim::to_string(M::kAuto), sim::to_string(M::kFeature), sim::to_string(M::kGram)},
+          [](const std::string& name) { return sim::parse_method(name); }};
+}
 
 // kAuto: graph when either argument is a scipy.sparse matrix, else linear.
-Kind resolve_kind(Kind kind, const py::object& a, const py::object& b) {
-  if (kind != Kind::kAuto) return kind;
-  return is_scipy_sparse(a) || is_scipy_sparse(b) ? Kind::kGraph : Kind::kLinear;
+sim::CkaKind resolve_kind(sim::CkaKind kind, const py::object& a, const py::object& b) {
+  if (kind != sim::CkaKind::kAuto) return kind;
+  return is_scipy_sparse(a) || is_scipy_sparse(b) ? sim::CkaKind::kGraph : sim::CkaKind::kLinear;
 }
 
 py::object cka_result(const sim::CkaResult& result) {
@@ -83,16 +77,16 @@ void bind_similarity(py::module_& m) {
       "cka",
       [](const py::object& a, const py::object& b, const std::string& kind_name,
          const std::string& estimator, const std::string& method_name) {
-        const Kind kind = resolve_kind(kind_choice("cka").parse(kind_name), a, b);
+        const sim::CkaKind kind = resolve_kind(kind_choice("cka").parse(kind_name), a, b);
         const auto hsic = estimator_choice("cka").parse(estimator);
-        const auto method = kMethod.parse(method_name);
-        if (kind != Kind::kLinear && method != sim::LinearCkaMethod::kAuto) {
+        const auto method = method_choice().parse(method_name);
+        if (kind != sim::CkaKind::kLinear && method != sim::LinearCkaMethod::kAuto) {
           throw std::invalid_argument("cka: method='" + method_name +
                                       "' applies to kind='linear' only (kind is '" +
                                       kind_choice("cka").name(kind) + "' here)");
         }
         sim::CkaResult result;
-        if (kind == Kind::kGraph) {
+        if (kind == sim::CkaKind::kGraph) {
           const bool sparse = is_scipy_sparse(a) || is_scipy_sparse(b);
           if (sparse) {
             const SparseMatrix k = to_sparse(a, "cka: K");
@@ -110,7 +104,7 @@ void bind_similarity(py::module_& m) {
           RowMatrix y_storage;
           const auto x = row_matrix_view(a, "cka: X", x_storage);
           const auto y = row_matrix_view(b, "cka: Y", y_storage);
-          if (kind == Kind::kLinear) {
+          if (kind == sim::CkaKind::kLinear) {
             sim::LinearCkaOptions options;
             options.estimator = hsic;
             options.method = method;
@@ -124,9 +118,9 @@ void bind_similarity(py::module_& m) {
         return cka_result(result);
       },
       py::arg("a"), py::arg("b"), py::kw_only(),
-      py::arg("kind") = kind_choice("cka").name(Kind::kAuto),
+      py::arg("kind") = kind_choice("cka").name(sim::CkaKind::kAuto),
       py::arg("estimator") = estimator_choice("cka").name(defaults.estimator),
-      py::arg("method") = kMethod.name(linear_defaults.method), R"doc(
+      py::arg("method") = method_choice().name(linear_defaults.method), R"doc(
 Centered kernel alignment (Kornblith et al. 2019):
 
     CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)),  HSIC_0 = tr(K H L H) / (N - 1)^2
@@ -151,11 +145,11 @@ Example:
         const auto a_items = items_of(a);
         const auto b_items = items_of(b);
         if (a_items.empty()) throw std::invalid_argument("cka_matrix: a is empty");
-        const Kind kind = resolve_kind(kind_choice("cka_matrix").parse(kind_name), a_items.front(),
-                                       a_items.front());
+        const sim::CkaKind kind = resolve_kind(kind_choice("cka_matrix").parse(kind_name),
+                                               a_items.front(), a_items.front());
         const auto hsic = estimator_choice("cka_matrix").parse(estimator);
         Matrix matrix;
-        if (kind == Kind::kGraph) {
+        if (kind == sim::CkaKind::kGraph) {
           std::vector<SparseMatrix> graphs_a;
           std::vector<SparseMatrix> graphs_b;
           for (std::size_t i = 0; i < a_items.size(); ++i) {
@@ -187,15 +181,16 @@ Example:
           for (const auto& x : layers_b) pb.push_back(&x);
           sim::LinearCkaOptions options;
           options.estimator = hsic;
-          const auto activation_kernel =
-              kind == Kind::kRbf ? sim::ActivationKernel::kRbf : sim::ActivationKernel::kLinear;
+          const auto activation_kernel = kind == sim::CkaKind::kRbf
+                                             ? sim::ActivationKernel::kRbf
+                                             : sim::ActivationKernel::kLinear;
           py::gil_scoped_release release;
           matrix = sim::activation_cka_matrix(pa, pb, activation_kernel, options);
         }
         return from_matrix(std::move(matrix));
       },
       py::arg("a"), py::arg("b") = py::none(), py::kw_only(),
-      py::arg("kind") = kind_choice("cka_matrix").name(Kind::kAuto),
+      py::arg("kind") = kind_choice("cka_matrix").name(sim::CkaKind::kAuto),
       py::arg("estimator") = estimator_choice("cka_matrix").name(defaults.estimator), R"doc(
 CKA between every item of `a` and every item of `b` (|a| x |b| ndarray), or the symmetric matrix
 of `a` with itself when b is None. Items are graphs (scipy.sparse, kind "graph") or activation
