@@ -117,10 +117,10 @@ def _unknown_layer_message(model, pattern, who):
     """No module matches `pattern`: name the nearest module names (difflib), then list some."""
     candidates = module_names(model)
     nearest = difflib.get_close_matches(pattern, candidates + list(PRESETS), n=3, cutoff=0.6)
-    hint = f" Did you mean {' or '.join(repr(n) for n in nearest)}?" if nearest else ""
+    hint = f"; did you mean {' or '.join(repr(n) for n in nearest)}?" if nearest else ""
     shown = ", ".join(candidates[:20]) + (", ..." if len(candidates) > 20 else "")
-    return (f"{who}: no submodule named '{pattern}' and no preset of that name.{hint} "
-            f"(presets: {', '.join(PRESETS)}; modules: {shown})")
+    return (f"{who}: no submodule named '{pattern}' and no preset of that name (presets: "
+            f"{', '.join(PRESETS)}; modules: {shown}){hint}")
 
 
 def _input_count(data):
