@@ -48,6 +48,15 @@ py::array from_int_vector(const IntVector& vector);
 // Eigen CSR -> scipy.sparse.csr_matrix (scipy imported on first use).
 py::object from_sparse(const SparseMatrix& matrix);
 
+// Pointers to the items of `items` (the C++ functions take lists of non-owned matrices).
+template <class T>
+std::vector<const T*> pointers_to(const std::vector<T>& items) {
+  std::vector<const T*> pointers;
+  pointers.reserve(items.size());
+  for (const auto& item : items) pointers.push_back(&item);
+  return pointers;
+}
+
 // An instance of the result class `type_name` of sublens/_results.py (a dataclass whose fields
 // are the keys of `values`).
 py::object make_result(const std::string& type_name, const py::dict& values);

@@ -60,10 +60,8 @@ void bind_factor(py::module_& m) {
         options.seed = seed;
         options.weight_blocks = weight_blocks;
         options.record_history = record_history;
-        std::vector<const RowMatrix*> input_ptrs;
-        std::vector<const RowMatrix*> layer_ptrs;
-        for (const auto& block : input_blocks) input_ptrs.push_back(&block);
-        for (const auto& block : layer_blocks) layer_ptrs.push_back(&block);
+        const auto input_ptrs = pointers_to(input_blocks);
+        const auto layer_ptrs = pointers_to(layer_blocks);
         factor::CoupledNmfResult result;
         {
           py::gil_scoped_release release;

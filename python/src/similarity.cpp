@@ -152,21 +152,23 @@ Example:
         if (kind == sim::CkaKind::kGraph) {
           std::vector<SparseMatrix> graphs_a;
           std::vector<SparseMatrix> graphs_b;
+          graphs_a.reserve(a_items.size());
+          graphs_b.reserve(b_items.size());
           for (std::size_t i = 0; i < a_items.size(); ++i) {
             graphs_a.push_back(to_sparse(a_items[i], "cka_matrix: a[" + std::to_string(i) + "]"));
           }
           for (std::size_t i = 0; i < b_items.size(); ++i) {
             graphs_b.push_back(to_sparse(b_items[i], "cka_matrix: b[" + std::to_string(i) + "]"));
           }
-          std::vector<const SparseMatrix*> pa;
-          std::vector<const SparseMatrix*> pb;
-          for (const auto& g : graphs_a) pa.push_back(&g);
-          for (const auto& g : graphs_b) pb.push_back(&g);
+          const auto pa = pointers_to(graphs_a);
+          const auto pb = pointers_to(graphs_b);
           py::gil_scoped_release release;
           matrix = sim::graph_cka_matrix(pa, pb, {.estimator = hsic});
         } else {
           std::vector<RowMatrix> layers_a;
           std::vector<RowMatrix> layers_b;
+          layers_a.reserve(a_items.size());
+          layers_b.reserve(b_items.size());
           for (std::size_t i = 0; i < a_items.size(); ++i) {
             layers_a.push_back(
                 to_row_matrix(a_items[i], "cka_matrix: a[" + std::to_string(i) + "]"));
@@ -175,10 +177,8 @@ Example:
             layers_b.push_back(
                 to_row_matrix(b_items[i], "cka_matrix: b[" + std::to_string(i) + "]"));
           }
-          std::vector<const RowMatrix*> pa;
-          std::vector<const RowMatrix*> pb;
-          for (const auto& x : layers_a) pa.push_back(&x);
-          for (const auto& x : layers_b) pb.push_back(&x);
+          const auto pa = pointers_to(layers_a);
+          const auto pb = pointers_to(layers_b);
           sim::LinearCkaOptions options;
           options.estimator = hsic;
           const auto activation_kernel = kind == sim::CkaKind::kRbf
