@@ -6,8 +6,8 @@ Every result reads as attributes (``r.affinity``; tab completion lists the field
 prints a one-line summary (arrays as ``<array (N, k) float64>``).
 
 The C++ bindings build them by class name (python/src/module.cpp, ``make_result``); the field
-names are the keys the bindings fill, and ``tests/test_results.py`` checks every field's runtime
-type against the annotation here.
+names are the keys the bindings fill, and python/tests/test_results.py checks every field's
+runtime type against the annotation here.
 """
 
 from __future__ import annotations
