@@ -1,6 +1,6 @@
-// Shared helpers of the binding files: numpy / scipy.sparse <-> Eigen conversions and the generic
-// result object. Conversions run with the GIL held and check shapes before any computation; the
-// computations themselves run under py::gil_scoped_release.
+// Shared helpers of the binding files: numpy / scipy.sparse <-> Eigen conversions, result objects
+// and string options. Conversions run with the GIL held and check shapes before any computation;
+// the computations themselves run under py::gil_scoped_release.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -8,7 +8,10 @@
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
 
+#include <functional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sublens/core/types.hpp"
@@ -45,10 +48,48 @@ py::array from_int_vector(const IntVector& vector);
 // Eigen CSR -> scipy.sparse.csr_matrix (scipy imported on first use).
 py::object from_sparse(const SparseMatrix& matrix);
 
-// Result object: attribute access over a dict, a readable repr and to_dict().
-py::object make_result(const std::string& type_name, py::dict values);
+// Pointers to the items of `items` (the C++ functions take lists of non-owned matrices).
+template <class T>
+std::vector<const T*> pointers_to(const std::vector<T>& items) {
+  std::vector<const T*> pointers;
+  pointers.reserve(items.size());
+  for (const auto& item : items) pointers.push_back(&item);
+  return pointers;
+}
 
-void bind_result(py::module_& m);
+// An instance of the result class `type_name` of sublens/_results.py (a dataclass whose fields
+// are the keys of `values`).
+py::object make_result(const std::string& type_name, const py::dict& values);
+
+// A string option of a binding: the names it accepts and the C++ parser that maps them to the
+// enum. parse() raises ValueError "<function>: <option> must be one of 'a', 'b' (got 'x')" for
+// anything the parser refuses; name() gives the name of a value, so a pybind default comes from
+// the C++ Options struct (`py::arg("laplacian") = laplacian.name(defaults.laplacian)`).
+template <class Enum>
+struct Choice {
+  std::string function;            // "spectral_embedding"
+  std::string option;              // "laplacian"
+  std::vector<std::string> names;  // every accepted value, for the message and name()
+  std::function<Enum(const std::string&)> parser;
+
+  Enum parse(const std::string& value) const {
+    try {
+      return parser(value);
+    } catch (const std::invalid_argument&) {
+      std::string allowed;
+      for (const auto& name : names) allowed += (allowed.empty() ? "'" : ", '") + name + "'";
+      throw std::invalid_argument(function + ": " + option + " must be one of " + allowed +
+                                  " (got '" + value + "')");
+    }
+  }
+
+  std::string name(Enum value) const {
+    for (const auto& candidate : names) {
+      if (parser(candidate) == value) return candidate;
+    }
+    throw std::logic_error(function + ": " + option + ": the default has no name");
+  }
+};
 void bind_io(py::module_& m);
 void bind_factor(py::module_& m);
 void bind_ssc(py::module_& m);

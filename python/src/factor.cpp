@@ -35,6 +35,9 @@ std::vector<RowMatrix> to_blocks(const py::object& obj, const std::string& what,
   return blocks;
 }
 
+const Choice<factor::NmfSolver> kNmfSolver{
+    "coupled_nmf", "solver", {"mu", "hals"}, factor::parse_nmf_solver};
+
 }  // namespace
 
 void bind_factor(py::module_& m) {
@@ -50,17 +53,15 @@ void bind_factor(py::module_& m) {
         const auto layer_blocks = to_blocks(layers, "layer", layer_names);
         factor::CoupledNmfOptions options;
         options.rank = rank;
-        options.solver = factor::parse_nmf_solver(solver);
+        options.solver = kNmfSolver.parse(solver);
         options.max_iterations = max_iterations;
         options.tolerance = tolerance;
         options.epsilon = epsilon;
         options.seed = seed;
         options.weight_blocks = weight_blocks;
         options.record_history = record_history;
-        std::vector<const RowMatrix*> input_ptrs;
-        std::vector<const RowMatrix*> layer_ptrs;
-        for (const auto& block : input_blocks) input_ptrs.push_back(&block);
-        for (const auto& block : layer_blocks) layer_ptrs.push_back(&block);
+        const auto input_ptrs = pointers_to(input_blocks);
+        const auto layer_ptrs = pointers_to(layer_blocks);
         factor::CoupledNmfResult result;
         {
           py::gil_scoped_release release;
@@ -99,7 +100,7 @@ void bind_factor(py::module_& m) {
         return make_result("CoupledNmfResult", values);
       },
       py::arg("inputs"), py::arg("layers"), py::kw_only(), py::arg("rank") = nmf_defaults.rank,
-      py::arg("solver") = factor::nmf_solver_name(nmf_defaults.solver),
+      py::arg("solver") = kNmfSolver.name(nmf_defaults.solver),
       py::arg("max_iterations") = nmf_defaults.max_iterations,
       py::arg("tolerance") = nmf_defaults.tolerance, py::arg("epsilon") = nmf_defaults.epsilon,
       py::arg("seed") = nmf_defaults.seed, py::arg("weight_blocks") = nmf_defaults.weight_blocks,

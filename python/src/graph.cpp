@@ -32,6 +32,27 @@ py::dict embedding_values(graph::EmbeddingResult&& result) {
   return values;
 }
 
+const Choice<graph::CommunityMethod> kCommunityMethod{
+    "detect_communities", "method", {"leiden", "louvain"}, graph::parse_community_method};
+
+Choice<graph::LaplacianKind> laplacian_choice(const std::string& function) {
+  return {function, "laplacian", {"normalized", "none"}, graph::parse_laplacian};
+}
+
+// The Neighbor results of Neighborhood::top.
+py::list neighbor_list(const std::vector<graph::Neighbor>& top) {
+  py::list neighbors;
+  for (const auto& neighbor : top) {
+    py::dict entry;
+    entry["index"] = neighbor.index;
+    entry["weight"] = neighbor.weight;
+    entry["label"] = neighbor.label;
+    entry["predicted"] = neighbor.predicted;
+    neighbors.append(make_result("Neighbor", entry));
+  }
+  return neighbors;
+}
+
 }  // namespace
 
 void bind_graph(py::module_& m) {
@@ -74,7 +95,7 @@ Example:
          std::uint64_t seed) {
         const SparseMatrix w = to_sparse(affinity, "detect_communities: affinity");
         graph::CommunityOptions options;
-        options.method = graph::parse_community_method(method);
+        options.method = kCommunityMethod.parse(method);
         options.resolution = resolution;
         options.seed = seed;
         graph::CommunityResult result;
@@ -91,7 +112,7 @@ Example:
         return make_result("CommunityResult", values);
       },
       py::arg("affinity"), py::kw_only(),
-      py::arg("method") = graph::to_string(community_defaults.method),
+      py::arg("method") = kCommunityMethod.name(community_defaults.method),
       py::arg("resolution") = community_defaults.resolution,
       py::arg("seed") = community_defaults.seed, R"doc(
 Community detection (igraph Leiden or Louvain, modularity objective with resolution gamma) on the
@@ -110,7 +131,7 @@ Example:
         const SparseMatrix w = to_sparse(affinity, "spectral_embedding: affinity");
         graph::EmbeddingOptions options;
         options.dimensions = dimensions;
-        options.laplacian = graph::parse_laplacian(laplacian);
+        options.laplacian = laplacian_choice("spectral_embedding").parse(laplacian);
         options.max_iterations = max_iterations;
         options.tolerance = tolerance;
         graph::EmbeddingResult result;
@@ -141,7 +162,7 @@ Example:
         const SparseMatrix w = to_sparse(affinity, "spectral_clustering: affinity");
         graph::SpectralClusteringOptions options;
         options.clusters = clusters;
-        options.laplacian = graph::parse_laplacian(laplacian);
+        options.laplacian = laplacian_choice("spectral_clustering").parse(laplacian);
         options.restarts = restarts;
         options.seed = seed;
         options.max_iterations = max_iterations;
@@ -221,15 +242,6 @@ Example:
           result = graph::neighborhood(w, index, classes,
                                        predictions.is_none() ? nullptr : &predicted, top);
         }
-        py::list neighbors;
-        for (const auto& neighbor : result.top) {
-          py::dict entry;
-          entry["index"] = neighbor.index;
-          entry["weight"] = neighbor.weight;
-          entry["label"] = neighbor.label;
-          entry["predicted"] = neighbor.predicted;
-          neighbors.append(entry);
-        }
         py::dict values;
         values["index"] = result.index;
         values["label"] = result.label;
@@ -237,15 +249,15 @@ Example:
         values["ssc_label"] = result.ssc_label;
         values["total_affinity"] = result.total_affinity;
         values["class_affinity"] = from_vector(std::move(result.class_affinity));
-        values["top"] = neighbors;
+        values["top"] = neighbor_list(result.top);
         return make_result("Neighborhood", values);
       },
       py::arg("affinity"), py::arg("index"), py::arg("labels"), py::arg("predictions") = py::none(),
-      py::kw_only(), py::arg("top") = 8, R"doc(
+      py::kw_only(), py::arg("top") = 8 /* as `sublens neighbors --top` */, R"doc(
 Neighbourhood of input `index` in the affinity graph (the paper's Fig. 9): class_affinity[c] =
 sum_{j != i, label_j = c} W_ij / sum_{j != i} W_ij, and the `top` strongest neighbours (weight
 descending). Returns Neighborhood(index, label, predicted, ssc_label, total_affinity,
-class_affinity, top = [{index, weight, label, predicted}, ...]).
+class_affinity, top = [Neighbor(index, weight, label, predicted), ...]).
 
 Example:
     >>> nb = sublens.neighbors(r.affinity, 17, labels, top=5); nb.top[0]

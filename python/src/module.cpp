@@ -1,11 +1,10 @@
-// The `sublens._sublens` extension: conversions shared by the binding files, the result object,
+// The `sublens._sublens` extension: conversions shared by the binding files, result construction
 // and the module definition. One binding file per C++ module (io, factor, ssc, similarity, graph).
 //
 // Errors: std::invalid_argument (and sublens::InputError, which derives from it) becomes Python's
 // ValueError with the same message (pybind11's built-in translation).
 #include <algorithm>
 #include <cstring>
-#include <sstream>
 #include <utility>
 
 #include "common.hpp"
@@ -24,36 +23,24 @@ std::string shape_string(const py::array& array) {
   return text + ")";
 }
 
-// Generic result object: `Result(type_name, values)`.
-struct Result {
-  std::string type_name;
-  py::dict values;
-};
-
-std::string summarize(const py::handle& value) {
-  if (py::isinstance<py::array>(value)) {
-    const auto array = py::reinterpret_borrow<py::array>(value);
-    if (array.size() <= 6 && array.ndim() == 1) return py::repr(value).cast<std::string>();
-    return "<array " + shape_string(array) + " " + py::str(array.dtype()).cast<std::string>() + ">";
+// A dict where one array is expected (typically load_activations' {layer: array}): say so
+// instead of numpy's "shape ()" of a 0-d object array.
+void reject_dict(const py::handle& obj, const std::string& what, const std::string& one) {
+  if (!py::isinstance<py::dict>(obj)) return;
+  const auto dict = py::reinterpret_borrow<py::dict>(obj);
+  std::string keys;
+  std::string first;
+  int shown = 0;
+  for (const auto& item : dict) {
+    const auto key = py::repr(item.first).cast<std::string>();
+    if (shown == 0) first = key;
+    if (shown++ < 5) keys += (keys.empty() ? "" : ", ") + key;
   }
-  if (is_scipy_sparse(value)) {
-    const auto shape = value.attr("shape").cast<std::pair<py::ssize_t, py::ssize_t>>();
-    return "<csr_matrix " + std::to_string(shape.first) + " x " + std::to_string(shape.second) +
-           ", nnz " + std::to_string(value.attr("nnz").cast<py::ssize_t>()) + ">";
-  }
-  if (py::isinstance<py::list>(value)) {
-    if (py::len(value) > 6) return "<list of " + std::to_string(py::len(value)) + ">";
-    std::string text = "[";
-    for (const auto& item : value) text += (text.size() > 1 ? ", " : "") + summarize(item);
-    return text + "]";
-  }
-  if (py::isinstance<py::float_>(value)) {
-    std::ostringstream text;
-    text.precision(6);
-    text << value.cast<double>();
-    return text.str();
-  }
-  return py::repr(value).cast<std::string>();
+  if (shown > 5) keys += ", ...";
+  const std::string got = first.empty()
+                              ? "an empty dict"
+                              : "keys " + keys + "; pass one value, e.g. acts[" + first + "]";
+  throw std::invalid_argument(what + ": pass " + one + ", not a dict (" + got + ")");
 }
 
 }  // namespace
@@ -69,6 +56,7 @@ py::array as_numpy(const py::handle& obj) {
 }
 
 RowMatrix to_row_matrix(const py::handle& obj, const std::string& what, bool flatten) {
+  reject_dict(obj, what, "one layer (an array)");
   py::array array = as_numpy(obj);
   if (array.ndim() < 2 || (!flatten && array.ndim() != 2)) {
     throw std::invalid_argument(what + " must be " + (flatten ? "N x d (2-D or more)" : "2-D") +
@@ -162,6 +150,7 @@ bool is_scipy_sparse(const py::handle& obj) {
 }
 
 SparseMatrix to_sparse(const py::handle& obj, const std::string& what) {
+  reject_dict(obj, what, "one graph (a scipy.sparse matrix or a 2-D array)");
   if (!is_scipy_sparse(obj)) {
     // A dense square array is accepted too (zeros dropped).
     const RowMatrix dense = to_row_matrix(obj, what, false);
@@ -245,49 +234,9 @@ py::object from_sparse(const SparseMatrix& matrix) {
                     py::arg("shape") = py::make_tuple(rows, matrix.cols()));
 }
 
-py::object make_result(const std::string& type_name, py::dict values) {
-  return py::cast(Result{type_name, std::move(values)});
-}
-
-void bind_result(py::module_& m) {
-  py::class_<Result>(m, "Result", R"doc(
-Result of a sublens computation: read fields as attributes, `to_dict()` for a plain dict.
-
-Example:
-    >>> r = sublens.ssc(x)
-    >>> r.converged, r.affinity.nnz, sorted(r.to_dict())[:3]
-)doc")
-      .def_property_readonly("type_name", [](const Result& r) { return r.type_name; })
-      .def(
-          "to_dict", [](const Result& r) { return py::dict(r.values); },
-          "The fields as a new dict (arrays and matrices are shared, not copied).")
-      .def("keys", [](const Result& r) { return py::list(r.values.attr("keys")()); })
-      .def("__getattr__",
-           [](const Result& r, const std::string& name) -> py::object {
-             if (r.values.contains(name)) return r.values[py::str(name)];
-             throw py::attribute_error(r.type_name + " has no field '" + name + "'");
-           })
-      .def("__getitem__",
-           [](const Result& r, const std::string& name) -> py::object {
-             if (r.values.contains(name)) return r.values[py::str(name)];
-             throw py::key_error(name);
-           })
-      .def("__dir__",
-           [](const Result& r) {
-             py::list names(r.values.attr("keys")());
-             names.append("to_dict");
-             names.append("keys");
-             return names;
-           })
-      .def("__repr__", [](const Result& r) {
-        std::string text = r.type_name + "(";
-        bool first = true;
-        for (const auto& [key, value] : r.values) {
-          text += (first ? "" : ", ") + key.cast<std::string>() + "=" + summarize(value);
-          first = false;
-        }
-        return text + ")";
-      });
+py::object make_result(const std::string& type_name, const py::dict& values) {
+  // The classes are Python dataclasses (sublens/_results.py): documented fields, repr, to_dict.
+  return py::module_::import("sublens._results").attr(type_name.c_str())(**values);
 }
 
 }  // namespace sublens::python
@@ -295,7 +244,6 @@ Example:
 PYBIND11_MODULE(_sublens, m) {
   namespace sp = sublens::python;
   m.doc() = "sublens: sparse subspace clustering, CKA, modularity and coupled NMF on activations.";
-  sp::bind_result(m);
   sp::bind_io(m);
   sp::bind_factor(m);
   sp::bind_ssc(m);

@@ -10,20 +10,34 @@ namespace {
 
 namespace sim = sublens::similarity;
 
-sim::LinearCkaMethod parse_linear_method(const std::string& name) {
-  if (name == "auto") return sim::LinearCkaMethod::kAuto;
-  if (name == "feature") return sim::LinearCkaMethod::kFeature;
-  if (name == "gram") return sim::LinearCkaMethod::kGram;
-  throw std::invalid_argument("cka: method must be auto, feature or gram (got " + name + ")");
+// The option names come from the C++ parsers' tables (sim::to_string), shared with the CLI.
+Choice<sim::CkaKind> kind_choice(const std::string& function) {
+  using K = sim::CkaKind;
+  return {function,
+          "kind",
+          {sim::to_string(K::kAuto), sim::to_string(K::kGraph), sim::to_string(K::kLinear),
+           sim::to_string(K::kRbf)},
+          [](const std::string& name) { return sim::parse_kind(name); }};
+}
+Choice<sim::HsicEstimator> estimator_choice(const std::string& function) {
+  using E = sim::HsicEstimator;
+  return {function,
+          "estimator",
+          {sim::to_string(E::kBiased), sim::to_string(E::kUnbiased)},
+          [](const std::string& name) { return sim::parse_estimator(name); }};
+}
+Choice<sim::LinearCkaMethod> method_choice() {
+  using M = sim::LinearCkaMethod;
+  return {"cka",
+          "method",
+          {sim::to_string(M::kAuto), sim::to_string(M::kFeature), sim::to_string(M::kGram)},
+          [](const std::string& name) { return sim::parse_method(name); }};
 }
 
-// "auto": graph when either argument is a scipy.sparse matrix, else linear.
-std::string resolve_kind(const std::string& kind, const py::object& a, const py::object& b) {
-  if (kind != "auto" && kind != "graph" && kind != "linear" && kind != "rbf") {
-    throw std::invalid_argument("cka: kind must be auto, graph, linear or rbf (got " + kind + ")");
-  }
-  if (kind != "auto") return kind;
-  return is_scipy_sparse(a) || is_scipy_sparse(b) ? "graph" : "linear";
+// kAuto: graph when either argument is a scipy.sparse matrix, else linear.
+sim::CkaKind resolve_kind(sim::CkaKind kind, const py::object& a, const py::object& b) {
+  if (kind != sim::CkaKind::kAuto) return kind;
+  return is_scipy_sparse(a) || is_scipy_sparse(b) ? sim::CkaKind::kGraph : sim::CkaKind::kLinear;
 }
 
 py::object cka_result(const sim::CkaResult& result) {
@@ -57,14 +71,22 @@ std::vector<py::object> items_of(const py::object& obj) {
 }  // namespace
 
 void bind_similarity(py::module_& m) {
+  const sim::CkaOptions defaults;
+  const sim::LinearCkaOptions linear_defaults;
   m.def(
       "cka",
       [](const py::object& a, const py::object& b, const std::string& kind_name,
-         const std::string& estimator, const std::string& method) {
-        const std::string kind = resolve_kind(kind_name, a, b);
-        const auto hsic = sim::parse_estimator(estimator);
+         const std::string& estimator, const std::string& method_name) {
+        const sim::CkaKind kind = resolve_kind(kind_choice("cka").parse(kind_name), a, b);
+        const auto hsic = estimator_choice("cka").parse(estimator);
+        const auto method = method_choice().parse(method_name);
+        if (kind != sim::CkaKind::kLinear && method != sim::LinearCkaMethod::kAuto) {
+          throw std::invalid_argument("cka: method='" + method_name +
+                                      "' applies to kind='linear' only (kind is '" +
+                                      kind_choice("cka").name(kind) + "' here)");
+        }
         sim::CkaResult result;
-        if (kind == "graph") {
+        if (kind == sim::CkaKind::kGraph) {
           const bool sparse = is_scipy_sparse(a) || is_scipy_sparse(b);
           if (sparse) {
             const SparseMatrix k = to_sparse(a, "cka: K");
@@ -82,10 +104,10 @@ void bind_similarity(py::module_& m) {
           RowMatrix y_storage;
           const auto x = row_matrix_view(a, "cka: X", x_storage);
           const auto y = row_matrix_view(b, "cka: Y", y_storage);
-          if (kind == "linear") {
+          if (kind == sim::CkaKind::kLinear) {
             sim::LinearCkaOptions options;
             options.estimator = hsic;
-            options.method = parse_linear_method(method);
+            options.method = method;
             py::gil_scoped_release release;
             result = sim::linear_cka(x, y, options);
           } else {
@@ -95,8 +117,10 @@ void bind_similarity(py::module_& m) {
         }
         return cka_result(result);
       },
-      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("kind") = "auto",
-      py::arg("estimator") = "biased", py::arg("method") = "auto", R"doc(
+      py::arg("a"), py::arg("b"), py::kw_only(),
+      py::arg("kind") = kind_choice("cka").name(sim::CkaKind::kAuto),
+      py::arg("estimator") = estimator_choice("cka").name(defaults.estimator),
+      py::arg("method") = method_choice().name(linear_defaults.method), R"doc(
 Centered kernel alignment (Kornblith et al. 2019):
 
     CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L)),  HSIC_0 = tr(K H L H) / (N - 1)^2
@@ -104,7 +128,8 @@ Centered kernel alignment (Kornblith et al. 2019):
 kind: "graph" (a, b are N x N kernels: scipy.sparse affinities in O(nnz), or dense arrays),
 "linear" (a, b are activations N x dx, N x dy; K = X X^T), "rbf" (median-distance RBF kernel),
 "auto" (graph for scipy.sparse inputs, else linear). estimator: "biased" or "unbiased" (Song et
-al. 2012). method (linear only): "auto", "feature" or "gram". C-contiguous float64 activations
+al. 2012). method (kind "linear" only): "auto", "feature" or "gram". Any other value raises
+ValueError naming the option and its values. C-contiguous float64 activations
 are used without copying. Returns CkaResult(cka, defined, hsic_kl, hsic_kk, hsic_ll, estimator,
 method, n, seconds).
 
@@ -120,27 +145,30 @@ Example:
         const auto a_items = items_of(a);
         const auto b_items = items_of(b);
         if (a_items.empty()) throw std::invalid_argument("cka_matrix: a is empty");
-        const std::string kind = resolve_kind(kind_name, a_items.front(), a_items.front());
-        const auto hsic = sim::parse_estimator(estimator);
+        const sim::CkaKind kind = resolve_kind(kind_choice("cka_matrix").parse(kind_name),
+                                               a_items.front(), a_items.front());
+        const auto hsic = estimator_choice("cka_matrix").parse(estimator);
         Matrix matrix;
-        if (kind == "graph") {
+        if (kind == sim::CkaKind::kGraph) {
           std::vector<SparseMatrix> graphs_a;
           std::vector<SparseMatrix> graphs_b;
+          graphs_a.reserve(a_items.size());
+          graphs_b.reserve(b_items.size());
           for (std::size_t i = 0; i < a_items.size(); ++i) {
             graphs_a.push_back(to_sparse(a_items[i], "cka_matrix: a[" + std::to_string(i) + "]"));
           }
           for (std::size_t i = 0; i < b_items.size(); ++i) {
             graphs_b.push_back(to_sparse(b_items[i], "cka_matrix: b[" + std::to_string(i) + "]"));
           }
-          std::vector<const SparseMatrix*> pa;
-          std::vector<const SparseMatrix*> pb;
-          for (const auto& g : graphs_a) pa.push_back(&g);
-          for (const auto& g : graphs_b) pb.push_back(&g);
+          const auto pa = pointers_to(graphs_a);
+          const auto pb = pointers_to(graphs_b);
           py::gil_scoped_release release;
           matrix = sim::graph_cka_matrix(pa, pb, {.estimator = hsic});
         } else {
           std::vector<RowMatrix> layers_a;
           std::vector<RowMatrix> layers_b;
+          layers_a.reserve(a_items.size());
+          layers_b.reserve(b_items.size());
           for (std::size_t i = 0; i < a_items.size(); ++i) {
             layers_a.push_back(
                 to_row_matrix(a_items[i], "cka_matrix: a[" + std::to_string(i) + "]"));
@@ -149,21 +177,21 @@ Example:
             layers_b.push_back(
                 to_row_matrix(b_items[i], "cka_matrix: b[" + std::to_string(i) + "]"));
           }
-          std::vector<const RowMatrix*> pa;
-          std::vector<const RowMatrix*> pb;
-          for (const auto& x : layers_a) pa.push_back(&x);
-          for (const auto& x : layers_b) pb.push_back(&x);
+          const auto pa = pointers_to(layers_a);
+          const auto pb = pointers_to(layers_b);
           sim::LinearCkaOptions options;
           options.estimator = hsic;
-          const auto activation_kernel =
-              kind == "rbf" ? sim::ActivationKernel::kRbf : sim::ActivationKernel::kLinear;
+          const auto activation_kernel = kind == sim::CkaKind::kRbf
+                                             ? sim::ActivationKernel::kRbf
+                                             : sim::ActivationKernel::kLinear;
           py::gil_scoped_release release;
           matrix = sim::activation_cka_matrix(pa, pb, activation_kernel, options);
         }
         return from_matrix(std::move(matrix));
       },
-      py::arg("a"), py::arg("b") = py::none(), py::kw_only(), py::arg("kind") = "auto",
-      py::arg("estimator") = "biased", R"doc(
+      py::arg("a"), py::arg("b") = py::none(), py::kw_only(),
+      py::arg("kind") = kind_choice("cka_matrix").name(sim::CkaKind::kAuto),
+      py::arg("estimator") = estimator_choice("cka_matrix").name(defaults.estimator), R"doc(
 CKA between every item of `a` and every item of `b` (|a| x |b| ndarray), or the symmetric matrix
 of `a` with itself when b is None. Items are graphs (scipy.sparse, kind "graph") or activation
 matrices (kind "linear" or "rbf"), given as a list or a dict {name: item} (dict order).

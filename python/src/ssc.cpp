@@ -5,8 +5,20 @@
 
 namespace sublens::python {
 
+namespace {
+
+namespace ssc = sublens::ssc;
+
+const Choice<ssc::TauMode> kTauMode{"ssc", "tau_mode", {"absolute", "relative"}, [](const auto& s) {
+                                      return ssc::parse_tau_mode(s);
+                                    }};
+const Choice<ssc::Solver> kSolver{"ssc", "solver", {"auto", "lasso", "admm"}, ssc::parse_solver};
+const Choice<ssc::Normalize> kNormalize{
+    "ssc", "normalize", {"l2", "none"}, [](const auto& s) { return ssc::parse_normalize(s); }};
+
+}  // namespace
+
 void bind_ssc(py::module_& m) {
-  namespace ssc = sublens::ssc;
   const ssc::Options defaults;
   m.def(
       "ssc",
@@ -15,13 +27,13 @@ void bind_ssc(py::module_& m) {
          const std::string& normalize, int threads, bool progress) {
         ssc::Options options;
         options.tau = tau;
-        options.tau_mode = ssc::parse_tau_mode(tau_mode, "tau_mode");
+        options.tau_mode = kTauMode.parse(tau_mode);
         options.mu = mu;
         options.adaptive_mu = adaptive_mu;
-        options.solver = ssc::parse_solver(solver);
+        options.solver = kSolver.parse(solver);
         options.max_iterations = max_iterations;
         options.tolerance = tolerance;
-        options.normalize = ssc::parse_normalize(normalize, "normalize");
+        options.normalize = kNormalize.parse(normalize);
         options.threads = threads;
         options.progress = progress;
         options.validate();
@@ -47,11 +59,13 @@ void bind_ssc(py::module_& m) {
         return make_result("SscResult", values);
       },
       py::arg("activations"), py::kw_only(), py::arg("tau") = defaults.tau,
-      py::arg("tau_mode") = "absolute", py::arg("mu") = defaults.mu,
+      py::arg("tau_mode") = kTauMode.name(defaults.tau_mode), py::arg("mu") = defaults.mu,
       py::arg("adaptive_mu") = defaults.adaptive_mu,
-      py::arg("solver") = std::string(ssc::solver_name(defaults.solver)),
+      py::arg("solver") = kSolver.name(defaults.solver),
       py::arg("max_iterations") = defaults.max_iterations,
-      py::arg("tolerance") = defaults.tolerance, py::arg("normalize") = "l2",
+      py::arg("tolerance") = defaults.tolerance,
+      py::arg("normalize") = kNormalize.name(defaults.normalize),
+      // progress: off unless asked (C++ default on): a notebook cell should not print to stderr.
       py::arg("threads") = defaults.threads, py::arg("progress") = false, R"doc(
 Sparse subspace clustering (Saini et al. 2021, eq. 2) of an N x d activation matrix X
 (row = input; conv activations flattened per input):

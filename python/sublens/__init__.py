@@ -2,8 +2,10 @@
 
 The analysis functions are C++ (pybind11) and take numpy arrays (float32 or float64, C or Fortran
 order), CPU torch tensors and scipy.sparse matrices; they return numpy arrays,
-``scipy.sparse.csr_matrix`` and result objects (attribute access, ``repr``, ``to_dict()``).
-The GIL is released while they compute; bad arguments raise ``ValueError``.
+``scipy.sparse.csr_matrix`` and one result class per kind (``SscResult``, ``CkaResult``, ...:
+documented fields, attribute and ``r["field"]`` access, ``repr``, ``to_dict()``). The GIL is
+released while they compute; bad arguments, including a string option outside its values,
+raise ``ValueError``. The package is typed (``.pyi`` stubs, ``py.typed``).
 
 Example::
 
@@ -16,8 +18,21 @@ Example::
 figures) are imported on first use, so ``import sublens`` loads neither torch nor matplotlib.
 """
 
-from ._sublens import (  # noqa: F401
+from ._results import (  # noqa: F401
+    CkaResult,
+    CommunityResult,
+    CoupledNmfResult,
+    EmbeddingResult,
+    ModularityResult,
+    Neighbor,
+    Neighborhood,
     Result,
+    SpectralClusteringResult,
+    SpectrumResult,
+    SscLabelResult,
+    SscResult,
+)
+from ._sublens import (  # noqa: F401
     cka,
     cka_matrix,
     coupled_nmf,
@@ -44,7 +59,18 @@ from ._sublens import (  # noqa: F401
 __version__ = "0.1.0"
 
 __all__ = [
+    "CkaResult",
+    "CommunityResult",
+    "CoupledNmfResult",
+    "EmbeddingResult",
+    "ModularityResult",
+    "Neighbor",
+    "Neighborhood",
     "Result",
+    "SpectralClusteringResult",
+    "SpectrumResult",
+    "SscLabelResult",
+    "SscResult",
     "cka",
     "cka_matrix",
     "coupled_nmf",

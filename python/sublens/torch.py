@@ -19,6 +19,7 @@ Recording a training run (a run folder that ``sublens study --run`` reads)::
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 import shutil
@@ -29,7 +30,12 @@ import torch
 
 from . import run_folder
 
-__all__ = ["PRESETS", "Recorder", "capture", "module_names", "record_checkpoints"]
+__all__ = ["MAX_MEMORY_GB", "PRESETS", "Recorder", "capture", "module_names", "record_checkpoints"]
+
+# capture() refuses to hold more than this many GB (1e9 bytes) of activations unless told
+# otherwise: the default of `sublens extract --max-memory` (ExtractOptions::max_memory_gb in
+# include/sublens/models/models.hpp; the extension does not link the models module).
+MAX_MEMORY_GB = 4.0
 
 
 def module_names(model: torch.nn.Module) -> list[str]:
@@ -100,15 +106,55 @@ def _resolve_layers(model, layers, who="capture"):
         else:
             names = [n for n in available if n and fnmatch.fnmatchcase(n, pattern)]
         if not names:
-            shown = ", ".join(module_names(model)[:20])
-            raise ValueError(
-                f"{who}: no submodule named '{pattern}' and no preset of that name (presets: "
-                f"{', '.join(PRESETS)}; modules: {shown}{', ...' if len(available) > 21 else ''})"
-            )
+            raise ValueError(_unknown_layer_message(model, pattern, who))
         resolved.extend(m for m in names if m not in resolved)
     if not resolved:
         raise ValueError(f"{who}: no layers given")
     return resolved
+
+
+def _unknown_layer_message(model, pattern, who):
+    """No module matches `pattern`: name the nearest module names (difflib), then list some."""
+    candidates = module_names(model)
+    nearest = difflib.get_close_matches(pattern, candidates + list(PRESETS), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(n) for n in nearest)}?" if nearest else ""
+    shown = ", ".join(candidates[:20]) + (", ..." if len(candidates) > 20 else "")
+    return (f"{who}: no submodule named '{pattern}' and no preset of that name (presets: "
+            f"{', '.join(PRESETS)}; modules: {shown}){hint}")
+
+
+def _input_count(data):
+    """N when it is known before running: an array or tensor, or a DataLoader's sampler."""
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        return int(data.shape[0])
+    sampler = getattr(data, "sampler", None)
+    if sampler is not None and getattr(data, "drop_last", False) is False:
+        try:
+            return len(sampler)
+        except TypeError:  # an iterable sampler without a length
+            return None
+    return None
+
+
+def _check_memory(shapes, n_inputs, rows_so_far, itemsize, max_memory):
+    """Refuses a capture whose N x d arrays would exceed `max_memory` GB.
+
+    `shapes` are the first batch's per-layer output shapes; N is `n_inputs` when known, else the
+    rows captured so far (checked again after every batch).
+    """
+    if max_memory is None:
+        return
+    per_input = sum(int(np.prod(shape[1:], dtype=np.int64)) for shape in shapes.values()) * itemsize
+    n = n_inputs if n_inputs is not None else rows_so_far
+    needed = n * per_input
+    if needed <= max_memory * 1e9:
+        return
+    known = "" if n_inputs is not None else "at least "
+    raise ValueError(
+        f"capture: {len(shapes)} layers need {known}{needed / 1e9:.3g} GB (N = {known}{n} "
+        f"inputs x {per_input / 1e6:.3g} MB per input), more than max_memory = {max_memory:g} GB; "
+        f"capture fewer layers or inputs per call, or raise the limit "
+        f"(max_memory={int(np.ceil(needed / 1e9))}, or max_memory=None for none)")
 
 
 def _batches(data, batch_size):
@@ -151,6 +197,7 @@ def capture(
     batch_size: int = 256,
     output: str | Path | None = None,
     dtype=np.float32,
+    max_memory: float | None = MAX_MEMORY_GB,
 ) -> dict[str, np.ndarray]:
     """Outputs of the named submodules of `model` for every input of `data`.
 
@@ -171,6 +218,11 @@ def capture(
         output: optional ``.safetensors`` or ``.npz`` path: also writes the activations in the
             CLI's format (one N x d float32 array per layer, in layer order).
         dtype: numpy dtype of the returned arrays (float32, as the CLI).
+        max_memory: the most GB (1e9 bytes) the returned arrays may take, as ``sublens extract
+            --max-memory``; None for no limit. The need, N x (sum of the layers' per-input output
+            sizes) x itemsize, is estimated from the first batch's outputs before any more
+            batches run (N from the array, or a DataLoader's sampler; otherwise checked as the
+            batches come), and a larger one raises ValueError with the estimate.
 
     Returns:
         ``{layer: ndarray N x d}`` in layer order.
@@ -182,7 +234,12 @@ def capture(
     """
     if batch_size < 1:
         raise ValueError(f"capture: batch_size must be >= 1 (got {batch_size})")
+    if max_memory is not None and not max_memory > 0:
+        raise ValueError(f"capture: max_memory must be > 0 GB or None (got {max_memory})")
     names = _resolve_layers(model, layers)
+    n_inputs = _input_count(data)
+    itemsize = np.dtype(dtype).itemsize
+    rows = 0
     modules = dict(model.named_modules())
     current: dict[str, torch.Tensor] = {}
     collected: dict[str, list[np.ndarray]] = {name: [] for name in names}
@@ -215,6 +272,11 @@ def capture(
                             f"capture: module '{name}' output has shape {tuple(tensor.shape)}, "
                             f"whose first axis is not the batch ({batch.shape[0]})"
                         )
+                rows += batch.shape[0]
+                _check_memory({n: tuple(current[n].shape) for n in names}, n_inputs, rows,
+                              itemsize, max_memory)
+                for name in names:
+                    tensor = current[name]
                     flat = tensor.reshape(tensor.shape[0], -1).to("cpu")
                     collected[name].append(flat.numpy().astype(dtype, copy=False))
     finally:

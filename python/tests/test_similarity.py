@@ -111,3 +111,19 @@ def test_bad_inputs_raise_value_error():
         sublens.cka(np.ones((4, 2)), np.ones((4, 2)), kind="cosine")
     with pytest.raises(ValueError):
         sublens.cka(np.ones((4, 2)), np.ones((5, 2)))
+
+
+def test_a_bad_method_is_refused_for_every_kind():
+    w = random_graph(10, 1)
+    x = np.random.default_rng(8).standard_normal((10, 3))
+
+    # Issue 15: method="bogus" with kind="graph" returned 1.0 where the CLI refuses.
+    with pytest.raises(ValueError) as error:
+        sublens.cka(w, w, kind="graph", method="bogus")
+    assert str(error.value) == "cka: method must be one of 'auto', 'feature', 'gram' (got 'bogus')"
+    with pytest.raises(ValueError, match="cka: method must be one of"):
+        sublens.cka(x, x, kind="rbf", method="bogus")
+    with pytest.raises(ValueError, match="cka: method='gram' applies to kind='linear' only "
+                                         r"\(kind is 'graph' here\)"):
+        sublens.cka(w, w, method="gram")
+    assert sublens.cka(x, x, method="gram").method == "gram"

@@ -97,6 +97,20 @@ def test_bad_inputs_raise_value_error():
         sublens.ssc(np.array([["a", "b"], ["c", "d"]]))
 
 
+def test_a_dict_of_layers_is_refused_with_what_to_pass(subspaces):
+    x, _ = subspaces
+
+    with pytest.raises(ValueError) as error:
+        sublens.ssc({"conv": x, "fc": x})
+
+    assert str(error.value) == ("ssc: activations: pass one layer (an array), not a dict "
+                                "(keys 'conv', 'fc'; pass one value, e.g. acts['conv'])")
+    with pytest.raises(ValueError, match=r"ssc: activations: pass one layer .*an empty dict"):
+        sublens.ssc({})
+    with pytest.raises(ValueError, match=r"singular_spectrum: activations: pass one layer"):
+        sublens.singular_spectrum({"fc": x})
+
+
 def test_gil_is_released_during_ssc():
     x, _ = union_of_subspaces(groups=6, dim=4, per_group=150, d=40, seed=3)
     ticks = []

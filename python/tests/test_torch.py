@@ -1,4 +1,8 @@
-"""sublens.torch.capture against a hand-written forward hook on a torchvision ResNet-18."""
+"""sublens.torch.capture against a hand-written forward hook on a torchvision ResNet-18; its
+messages (the nearest layer name, the memory estimate)."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -7,6 +11,8 @@ torchvision = pytest.importorskip("torchvision")
 
 import sublens  # noqa: E402
 import sublens.torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +100,59 @@ def test_bad_arguments_raise_value_error(resnet, images):
         sublens.torch.capture(resnet, images, ["fc"], batch_size=0)
     with pytest.raises(ValueError, match="safetensors"):
         sublens.torch.capture(resnet, images[:2], ["fc"], output="acts.txt")
+
+
+def test_a_layer_typo_names_the_nearest_layer(resnet, images):
+    with pytest.raises(ValueError, match=r"no submodule named 'layr1\.0'.*; did you mean "
+                                         r"'layer1\.0'"):
+        sublens.torch.capture(resnet, images, ["layr1.0"])
+    with pytest.raises(ValueError, match=r"'avgpol'.*\.\.\.\); did you mean 'avgpool'"):
+        sublens.torch.Recorder(resnet, ["avgpol"], images, np.zeros(6, int), "unused")
+
+
+def test_the_memory_limit_matches_the_cli_default():
+    header = (ROOT / "include" / "sublens" / "models" / "models.hpp").read_text()
+    default = re.search(r"double max_memory_gb = ([0-9.]+);", header)
+
+    assert default and float(default.group(1)) == sublens.torch.MAX_MEMORY_GB
+
+
+def test_a_capture_above_max_memory_is_refused_with_the_estimate(resnet, images):
+    names = [n for n in sublens.torch.module_names(resnet) if n.startswith("layer")]
+    outputs = {}
+
+    def size_hook(name):
+        def hook(_module, _inputs, output):
+            outputs[name] = output.shape[1:].numel()  # floats per input
+        return hook
+
+    handles = [dict(resnet.named_modules())[n].register_forward_hook(size_hook(n))
+               for n in names]
+    with torch.no_grad():
+        resnet.eval()
+        resnet(images[:1])
+    for handle in handles:
+        handle.remove()
+    needed = 6 * sum(outputs.values()) * 4  # N x per-input floats x float32
+
+    with pytest.raises(ValueError) as error:
+        sublens.torch.capture(resnet, images, ["layer*"], batch_size=2,
+                              max_memory=needed / 1e9 * 0.99)
+    message = str(error.value)
+    assert f"capture: {len(names)} layers need {needed / 1e9:.3g} GB (N = 6 inputs" in message
+    assert f"more than max_memory = {needed / 1e9 * 0.99:g} GB" in message
+    assert "raise the limit (max_memory=1, or max_memory=None for none)" in message
+
+    acts = sublens.torch.capture(resnet, images, ["layer*"], max_memory=needed / 1e9 * 1.01)
+    assert sum(a.nbytes for a in acts.values()) == needed
+    assert list(sublens.torch.capture(resnet, images, "layer1.0", max_memory=None)) == ["layer1.0"]
+
+
+def test_a_loader_without_a_known_length_is_checked_as_batches_come(resnet, images):
+    loader = (images[i:i + 2] for i in range(0, 6, 2))  # a generator: N unknown in advance
+    per_input = sum(a.shape[1] for a in sublens.torch.capture(resnet, images[:1],
+                                                               ["layer3", "layer4"]).values()) * 4
+
+    with pytest.raises(ValueError, match=r"need at least .* GB \(N = at least 4 inputs"):
+        sublens.torch.capture(resnet, loader, ["layer3", "layer4"],
+                              max_memory=per_input * 3.5 / 1e9)

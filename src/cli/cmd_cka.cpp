@@ -54,30 +54,23 @@ GraphOperand load_graph(const std::string& path) {
   return operand;
 }
 
-similarity::LinearCkaMethod parse_method(const std::string& name) {
-  if (name == "auto") return similarity::LinearCkaMethod::kAuto;
-  if (name == "feature") return similarity::LinearCkaMethod::kFeature;
-  if (name == "gram") return similarity::LinearCkaMethod::kGram;
-  throw std::invalid_argument("cka: --method must be auto, feature or gram (got '" + name + "')");
-}
-
 nlohmann::json cka_command(const CkaCommandOptions& command) {
   require_readable_file(command.a, "A");
   require_readable_file(command.b, "B");
   const similarity::HsicEstimator estimator = similarity::parse_estimator(command.estimator);
-  const similarity::LinearCkaMethod method = parse_method(command.method);
-  std::string kind = command.kind;
-  if (kind == "auto") kind = is_sparse_npz(command.a) ? "graph" : "linear";
-  if (kind != "graph" && kind != "linear" && kind != "rbf") {
-    throw std::invalid_argument("cka: --kind must be auto, graph, linear or rbf (got '" +
-                                command.kind + "')");
+  const similarity::LinearCkaMethod method = similarity::parse_method(command.method);
+  similarity::CkaKind parsed_kind = similarity::parse_kind(command.kind);
+  if (parsed_kind == similarity::CkaKind::kAuto) {
+    parsed_kind =
+        is_sparse_npz(command.a) ? similarity::CkaKind::kGraph : similarity::CkaKind::kLinear;
   }
+  const std::string kind = similarity::to_string(parsed_kind);
   // Options that do not apply to the chosen kind are an error rather than silently ignored.
   if (kind == "graph" && (!command.layer_a.empty() || !command.layer_b.empty())) {
     throw std::invalid_argument(
         "cka: --layer-a/--layer-b choose activation layers; they do not apply to --kind graph");
   }
-  if (kind != "linear" && command.method != "auto") {
+  if (kind != "linear" && method != similarity::LinearCkaMethod::kAuto) {
     throw std::invalid_argument("cka: --method applies to --kind linear only (--kind is " + kind +
                                 ")");
   }

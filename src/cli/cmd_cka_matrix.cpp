@@ -178,14 +178,13 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
                                    : command.csv;
   require_writable_file(csv_path, "--csv");
   const similarity::HsicEstimator estimator = similarity::parse_estimator(command.estimator);
-  std::string kind = command.kind;
-  if (kind == "auto") {
-    kind = fs::is_directory(command.a) || is_sparse_npz(command.a) ? "graph" : "linear";
+  similarity::CkaKind parsed_kind = similarity::parse_kind(command.kind);
+  if (parsed_kind == similarity::CkaKind::kAuto) {
+    parsed_kind = fs::is_directory(command.a) || is_sparse_npz(command.a)
+                      ? similarity::CkaKind::kGraph
+                      : similarity::CkaKind::kLinear;
   }
-  if (kind != "graph" && kind != "linear" && kind != "rbf") {
-    throw std::invalid_argument("cka-matrix: --kind must be auto, graph, linear or rbf (got '" +
-                                command.kind + "')");
-  }
+  const std::string kind = similarity::to_string(parsed_kind);
   const bool graph = kind == "graph";
   const Source a = load_source(command.a, graph, command.layers);
   Source b;

@@ -2,6 +2,7 @@
 #include "sublens/similarity/cka.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -220,15 +221,63 @@ double numpy_median(std::vector<double> values) {
 
 }  // namespace
 
-std::string to_string(HsicEstimator estimator) {
-  return estimator == HsicEstimator::kBiased ? "biased" : "unbiased";
+namespace {
+
+// The one table per enum that both to_string and parse_* read.
+template <typename Enum>
+struct EnumName {
+  Enum value;
+  std::string_view name;
+};
+
+constexpr std::array<EnumName<HsicEstimator>, 2> kEstimatorNames{{
+    {HsicEstimator::kBiased, "biased"},
+    {HsicEstimator::kUnbiased, "unbiased"},
+}};
+constexpr std::array<EnumName<CkaKind>, 4> kKindNames{{
+    {CkaKind::kAuto, "auto"},
+    {CkaKind::kGraph, "graph"},
+    {CkaKind::kLinear, "linear"},
+    {CkaKind::kRbf, "rbf"},
+}};
+constexpr std::array<EnumName<LinearCkaMethod>, 3> kMethodNames{{
+    {LinearCkaMethod::kAuto, "auto"},
+    {LinearCkaMethod::kFeature, "feature"},
+    {LinearCkaMethod::kGram, "gram"},
+}};
+
+template <typename Enum, std::size_t size>
+std::string name_of(const std::array<EnumName<Enum>, size>& names, Enum value) {
+  for (const auto& entry : names) {
+    if (entry.value == value) return std::string(entry.name);
+  }
+  throw std::logic_error("cka: enum value without a name");
 }
 
-HsicEstimator parse_estimator(std::string_view name) {
-  if (name == "biased") return HsicEstimator::kBiased;
-  if (name == "unbiased") return HsicEstimator::kUnbiased;
-  throw std::invalid_argument("cka: estimator must be 'biased' or 'unbiased' (got '" +
+// "cka: <what> must be one of a, b, c (got 'x')" when `name` is not in `names`.
+template <typename Enum, std::size_t size>
+Enum parse_name(const std::array<EnumName<Enum>, size>& names, std::string_view name,
+                const std::string& what) {
+  std::string allowed;
+  for (const auto& entry : names) {
+    if (entry.name == name) return entry.value;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(entry.name);
+  }
+  throw std::invalid_argument("cka: " + what + " must be one of " + allowed + " (got '" +
                               std::string(name) + "')");
+}
+
+}  // namespace
+
+std::string to_string(HsicEstimator estimator) { return name_of(kEstimatorNames, estimator); }
+HsicEstimator parse_estimator(std::string_view name) {
+  return parse_name(kEstimatorNames, name, "estimator");
+}
+std::string to_string(CkaKind kind) { return name_of(kKindNames, kind); }
+CkaKind parse_kind(std::string_view name) { return parse_name(kKindNames, name, "kind"); }
+std::string to_string(LinearCkaMethod method) { return name_of(kMethodNames, method); }
+LinearCkaMethod parse_method(std::string_view name) {
+  return parse_name(kMethodNames, name, "method");
 }
 
 KernelStats kernel_stats(const SparseMatrix& kernel, HsicEstimator estimator,

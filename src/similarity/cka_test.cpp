@@ -4,6 +4,7 @@
 
 #include <Eigen/QR>
 #include <cmath>
+#include <functional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -250,6 +251,49 @@ TEST(CkaTest, EmptyGraphGivesUndefinedCka) {
 
   EXPECT_FALSE(result.defined);
   EXPECT_TRUE(std::isnan(result.cka));
+}
+
+// ---- the one parser of the kind / method / estimator strings (CLI and Python share it) ------
+
+// The message a parse error must carry: what was given and every accepted value.
+void expect_rejected(const std::function<void()>& parse, const std::string& expected) {
+  try {
+    parse();
+    FAIL() << "expected std::invalid_argument: " << expected;
+  } catch (const std::invalid_argument& error) {
+    EXPECT_EQ(std::string(error.what()), expected);
+  }
+}
+
+TEST(CkaNamesTest, EveryNameRoundTrips) {
+  for (const char* name : {"auto", "graph", "linear", "rbf"}) {
+    EXPECT_EQ(to_string(parse_kind(name)), name);
+  }
+  for (const char* name : {"auto", "feature", "gram"}) {
+    EXPECT_EQ(to_string(parse_method(name)), name);
+  }
+  for (const char* name : {"biased", "unbiased"}) {
+    EXPECT_EQ(to_string(parse_estimator(name)), name);
+  }
+  EXPECT_EQ(parse_kind("rbf"), CkaKind::kRbf);
+  EXPECT_EQ(parse_method("gram"), LinearCkaMethod::kGram);
+  EXPECT_EQ(parse_estimator("unbiased"), HsicEstimator::kUnbiased);
+}
+
+TEST(CkaNamesTest, UnknownNamesListTheAllowedValues) {
+  expect_rejected([] { parse_kind("bogus"); },
+                  "cka: kind must be one of auto, graph, linear, rbf (got 'bogus')");
+  expect_rejected([] { parse_method("bogus"); },
+                  "cka: method must be one of auto, feature, gram (got 'bogus')");
+  expect_rejected([] { parse_estimator("debiased"); },
+                  "cka: estimator must be one of biased, unbiased (got 'debiased')");
+}
+
+TEST(CkaNamesTest, NamesAreExactNotCaseFoldedOrTrimmed) {
+  EXPECT_THROW(parse_kind("Graph"), std::invalid_argument);
+  EXPECT_THROW(parse_kind(" graph"), std::invalid_argument);
+  EXPECT_THROW(parse_method(""), std::invalid_argument);
+  EXPECT_THROW(parse_estimator("BIASED"), std::invalid_argument);
 }
 
 }  // namespace

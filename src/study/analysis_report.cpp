@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "findings.hpp"
 #include "internal.hpp"
 #include "sublens/factor/latent.hpp"
 #include "sublens/io/io.hpp"
@@ -329,12 +330,8 @@ report::Section compress_section(const json& result, const std::string& id_prefi
 
 void add_analysis_to_report(const json& result, const fs::path& dir, report::Report& page,
                             const std::string& id_prefix) {
-  for (const auto& item : result["findings"]) {
-    page.findings.push_back(
-        {item["claim"].get<std::string>(),
-         item["held"].is_null() ? std::nullopt : std::optional<bool>(item["held"].get<bool>()),
-         item["statistic"].get<std::string>()});
-  }
+  for (const auto& item : result["findings"])
+    page.findings.push_back(findings::report_finding(item));
   page.sections.push_back(structure_section(result, id_prefix));
   page.sections.push_back(inputs_section(result, dir, id_prefix));
   page.sections.push_back(compress_section(result, id_prefix));

@@ -1,4 +1,5 @@
-// The papers' claims as pure functions of result tables. See findings.hpp.
+// The papers' claims as pure functions of result tables. See findings.hpp; the verdict rules
+// (thresholds, tests) are in criteria.hpp.
 #include "findings.hpp"
 
 #include <cmath>
@@ -6,33 +7,102 @@
 #include <map>
 #include <set>
 
+#include "criteria.hpp"
 #include "internal.hpp"
 #include "sublens/report/report.hpp"
 
 namespace sublens::study::findings {
 namespace {
 
-using detail::finding_json;
 using detail::format;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// Each claim once: its wording (the paper and figure) and one sentence on what was measured.
+struct Claim {
+  const char* text;
+  const char* measured;
+};
+
+const Claim kShallowFirst{
+    "Shallower layers converge earlier (paper A, Fig. 2)",
+    "For each layer, the first analysed epoch at which its SSC-CKA to the final epoch reaches "
+    "0.9, ranked against the layer index."};
+const Claim kModularityGrows{
+    "Modularity grows with training (paper A, Fig. 1)",
+    "Each layer's modularity at the first and at the last analysed epoch."};
+const Claim kCkaJumps{
+    "SSC-CKA to the final epoch jumps at each learning-rate decay (paper A, section 4)",
+    "The mean over layers of the gain in SSC-CKA to the final epoch across each learning-rate "
+    "decay, against the mean gain per epoch in up to 3 epochs before it."};
+const Claim kDeeperModular{
+    "Deeper layers have higher modularity (paper A, Fig. 1)",
+    "Each network's final-epoch modularity per layer, ranked against the layer index."};
+const Claim kFadesWithEpochs{
+    "Block-diagonal structure is stronger after fewer epochs (paper A, Fig. 6)",
+    "Block-diagonal strength (mean SSC-CKA of adjacent layers minus that of layers >= 2 apart) "
+    "of each analysed epoch's heatmap, ranked against the epoch."};
+const Claim kPoorerLowerRmse{
+    "Poorer training gives lower coupled-NMF RMSE at every rank (paper B)",
+    "The coupled-NMF reconstruction RMSE of each network at each rank, ranked against the "
+    "network's final accuracy."};
+const Claim kBlockDiagonal{
+    "SSC-CKA heatmap is block-diagonal: neighbouring layers are more similar than distant ones "
+    "(paper A, Fig. 3-7)",
+    "The mean SSC-CKA of adjacent layers against that of layers >= 2 apart in the final "
+    "network's heatmap."};
+const Claim kSscLabels{
+    "SSC labels at the last layer are about as accurate as the network (paper A, Table 1: "
+    "95.8% vs 95.8%)",
+    "The accuracy of the labels SSC's clusters give the last layer's inputs against the "
+    "network's accuracy on the same inputs."};
+const Claim kWrongInputs{
+    "Confidently wrong inputs lie among inputs of their true class (paper A, Fig. 9)",
+    "For each confidently misclassified input, whether its largest SSC class affinity is its "
+    "true class."};
+const char* const kStrengthMeasured =
+    "Block-diagonal strength (mean SSC-CKA of adjacent layers minus that of layers >= 2 apart) of "
+    "each network's final heatmap, ranked against the networks' ";
+
 double number(const json& value) { return value.is_number() ? value.get<double>() : kNaN; }
+
+// Entry i of an array member as a number, NaN when absent (no bootstrap, older records).
+double number_at(const json& row, const char* key, std::size_t i) {
+  return row.contains(key) && row[key].is_array() && i < row[key].size() ? number(row[key][i])
+                                                                         : kNaN;
+}
+
+double number_of(const json& row, const char* key) {
+  return row.contains(key) ? number(row[key]) : kNaN;
+}
 
 std::string listed(const std::string& list, const std::string& item) {
   return list + (list.empty() ? "" : ", ") + item;
 }
 
-// Spearman's rho as a finding: held when its sign is `expected_sign`; undecided when it is NaN or
-// zero, or when the paper claims no direction (expected_sign 0).
-std::optional<bool> sign_held(double rho, int expected_sign) {
-  if (!std::isfinite(rho) || rho == 0 || expected_sign == 0) return std::nullopt;
-  return expected_sign > 0 ? rho > 0 : rho < 0;
+// A finding: "held" true / false / null (inconclusive) for older readers, "verdict" in words,
+// "statistic" (the numbers), "criterion", "measured" and, unless held, "reason".
+json finding(const std::string& claim, const std::string& measured, const std::string& criterion,
+             const Verdict& verdict, const std::string& values) {
+  json held;
+  if (verdict.outcome != Outcome::kInconclusive) held = verdict.outcome == Outcome::kHeld;
+  std::string statistic = values;
+  if (!verdict.result.empty()) statistic += (values.empty() ? "" : "; ") + verdict.result;
+  return {{"claim", claim},
+          {"held", held},
+          {"verdict", outcome_name(verdict.outcome)},
+          {"statistic", statistic},
+          {"criterion", criterion},
+          {"measured", measured},
+          {"reason", verdict.reason}};
 }
 
-std::string tagged(const std::string& claim, const json& variant) {
-  return claim + " [" + variant["name"].get<std::string>() + "]";
+json finding(const Claim& claim, const std::string& tag, const std::string& criterion,
+             const Verdict& verdict, const std::string& values) {
+  return finding(claim.text + tag, claim.measured, criterion, verdict, values);
 }
+
+std::string tag(const json& variant) { return " [" + variant["name"].get<std::string>() + "]"; }
 
 // Where a variant came from, for the statistic: "trained by the study (cnn2)" or "recorded run
 // r18 (pytorch-recorder)"; empty for records without a source.
@@ -73,13 +143,21 @@ std::map<int, double> cka_gain_per_epoch(const json& dynamics) {
   return gain;
 }
 
-std::string grown_statistic(int grew, int compared, const std::string& values) {
-  std::string text = std::to_string(grew);
-  text += " of ";
-  text += std::to_string(compared);
-  text += " layers grew from the first to the last epoch: ";
-  text += values;
-  return text;
+// Final-epoch modularity per layer of one variant as a trend verdict over the layer index.
+Verdict layer_modularity_trend(const json& v) {
+  const auto& last = v["modularity"].back();
+  std::vector<double> index, modularity, se;
+  for (std::size_t l = 0; l < last["values"].size(); ++l) {
+    index.push_back(static_cast<double>(l));
+    modularity.push_back(number(last["values"][l]));
+    se.push_back(number_at(last, "values_se", l));
+  }
+  return trend_verdict(kTrend, index, modularity, 1, se);
+}
+
+std::string difference_rule() {
+  return format("a difference counts only outside %.0f standard errors where a bootstrap gives one",
+                kDifference.se_factor);
 }
 
 }  // namespace
@@ -89,7 +167,7 @@ std::optional<json> shallow_layers_converge_first(const json& v) {
   if (dynamics.size() < 2) return std::nullopt;
   const auto& layers = v["layers"];
   std::vector<double> index, converged;
-  std::string statistic;
+  std::string values;
   for (std::size_t l = 0; l < layers.size(); ++l) {
     double epoch = kNaN;
     for (const auto& row : dynamics) {
@@ -100,43 +178,45 @@ std::optional<json> shallow_layers_converge_first(const json& v) {
     }
     index.push_back(static_cast<double>(l));
     converged.push_back(epoch);
-    statistic = listed(statistic, layers[l].get<std::string>() + " " + format("%.0f", epoch));
+    values = listed(values, layers[l].get<std::string>() + " " + format("%.0f", epoch));
   }
-  const double rho = report::spearman(index, converged);
-  return finding_json(tagged("Shallower layers converge earlier (paper A, Fig. 2)", v),
-                      sign_held(rho, 1),
-                      "epoch at which SSC-CKA to the final epoch first reaches 0.9: " + statistic +
-                          format("; Spearman rho with layer index %.3f", rho) + source_note(v));
+  return finding(kShallowFirst, tag(v), describe(kTrend, 1, "layer index"),
+                 trend_verdict(kTrend, index, converged, 1),
+                 "epoch of SSC-CKA >= 0.9: " + values + source_note(v));
 }
 
 std::optional<json> modularity_grows_with_training(const json& v) {
   const auto& dynamics = v["dynamics"];
   if (dynamics.size() < 2) return std::nullopt;
   const auto& layers = v["layers"];
-  int grew = 0, compared = 0;
+  const json& first = dynamics.front();
+  const json& last = dynamics.back();
+  std::vector<Outcome> units;
   std::string values;
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    const double first = number(dynamics.front()["modularity"][l]);
-    const double last = number(dynamics.back()["modularity"][l]);
-    if (std::isfinite(first) && std::isfinite(last)) {
-      ++compared;
-      grew += last > first;
+    const double before = number(first["modularity"][l]);
+    const double after = number(last["modularity"][l]);
+    const double se_before = number_at(first, "modularity_se", l);
+    const double se_after = number_at(last, "modularity_se", l);
+    if (std::isfinite(before) && std::isfinite(after)) {
+      units.push_back(
+          difference_outcome(kDifference, after - before, std::hypot(se_before, se_after)));
     }
     values = listed(
-        values, layers[l].get<std::string>() + format(" %.3f", first) + format(" -> %.3f", last));
+        values, layers[l].get<std::string>() + format(" %.3f", before) + format(" -> %.3f", after));
   }
-  return finding_json(tagged("Modularity grows with training (paper A, Fig. 1)", v),
-                      compared == 0 ? std::nullopt : std::optional<bool>(2 * grew > compared),
-                      grown_statistic(grew, compared, values) + source_note(v));
+  return finding(kModularityGrows, tag(v),
+                 describe(kMajority, "layers",
+                          "the last epoch's modularity above the first's; " + difference_rule()),
+                 majority_verdict(kMajority, units, "layers"), values + source_note(v));
 }
 
 std::optional<json> cka_jumps_at_lr_decay(const json& v) {
   if (!v["lr_step"].is_number() || !v["epochs"].is_number()) return std::nullopt;
   std::map<int, double> gain = cka_gain_per_epoch(v["dynamics"]);
   const int step = v["lr_step"].get<int>();
-  bool held = true;
-  int decays = 0;
-  std::string statistic;
+  std::vector<Outcome> units;
+  std::string values;
   for (int decay = step + 1; decay <= v["epochs"].get<int>(); decay += step) {
     if (!gain.count(decay)) continue;
     double before = 0;
@@ -149,83 +229,68 @@ std::optional<json> cka_jumps_at_lr_decay(const json& v) {
     }
     if (count == 0) continue;
     before /= count;
-    ++decays;
-    held = held && gain[decay] > before;
-    statistic += statistic.empty() ? "epoch " : "; epoch ";
-    statistic += std::to_string(decay);
-    statistic += format(": gain %.3f", gain[decay]);
-    statistic += format(" vs %.3f per epoch before", before);
+    units.push_back(difference_outcome(kDifference, gain[decay] - before, kNaN));
+    values = listed(values, "epoch " + std::to_string(decay) + format(": gain %.3f", gain[decay]) +
+                                format(" vs %.3f per epoch before", before));
   }
-  if (decays == 0) return std::nullopt;
-  return finding_json(
-      tagged("SSC-CKA to the final epoch jumps at each learning-rate decay (paper A, section 4)",
-             v),
-      held, "mean over layers of the SSC-CKA gain across the decay: " + statistic);
+  if (units.empty()) return std::nullopt;
+  return finding(kCkaJumps, tag(v),
+                 describe_every("decays", "the gain across the decay above the gain before it"),
+                 every_verdict(units, "decays"), values);
 }
 
 json deeper_layers_more_modular(const json& variants) {
-  int tested = 0, held = 0;
-  std::string statistic;
+  std::vector<Outcome> units;
+  std::string values;
   for (const auto& v : variants) {
-    const auto& last = v["modularity"].back()["values"];
-    std::vector<double> index, modularity;
-    for (std::size_t l = 0; l < last.size(); ++l) {
-      if (!last[l].is_number()) continue;
-      index.push_back(static_cast<double>(l));
-      modularity.push_back(last[l].get<double>());
-    }
-    const double rho = report::spearman(index, modularity);
-    if (index.size() < 3 || !std::isfinite(rho)) continue;
-    ++tested;
-    held += rho > 0;
-    statistic = listed(statistic, v["name"].get<std::string>() + format(" %.3f", rho));
+    const Verdict verdict = layer_modularity_trend(v);
+    units.push_back(verdict.outcome);
+    values = listed(values, v["name"].get<std::string>() + " " + outcome_name(verdict.outcome) +
+                                " (" + verdict.result + ")");
   }
-  return finding_json(
-      "Deeper layers have higher modularity (paper A, Fig. 1)",
-      tested == 0 ? std::nullopt : std::optional<bool>(2 * held > tested),
-      tested == 0 ? "needs a variant with >= 3 layers"
-                  : "Spearman rho of final-epoch modularity with layer index: " + statistic);
+  return finding(
+      kDeeperModular, "",
+      describe(kMajority, "networks", "each network: " + describe(kTrend, 1, "layer index")),
+      majority_verdict(kMajority, units, "networks"), values);
 }
 
 std::optional<json> block_diagonal_trend(const std::vector<const json*>& members,
                                          const std::string& group, const std::string& attribute,
                                          const std::string& claim, int sign) {
-  std::vector<double> x, strength;
-  std::string statistic;
+  std::vector<double> x, strength, se;
+  std::string values;
   std::set<double> distinct;
   for (const json* v : members) {
     const double value = number((*v)[attribute]);
-    const double s = number((*v)["heatmaps"].back()["strength"]);
+    const json& last = (*v)["heatmaps"].back();
+    const double s = number(last["strength"]);
     if (!std::isfinite(s) || !std::isfinite(value)) continue;
     x.push_back(value);
     strength.push_back(s);
+    se.push_back(number_of(last, "strength_se"));
     distinct.insert(value);
-    statistic = listed(statistic, (*v)["name"].get<std::string>() + format(" %.3f", s));
+    values = listed(values, (*v)["name"].get<std::string>() + format(" %.3f", s));
   }
   if (distinct.size() < 2) return std::nullopt;
-  const double rho = report::spearman(x, strength);
-  return finding_json(claim + " [" + group + "]", sign_held(rho, sign),
-                      "block-diagonal strength (mean SSC-CKA of adjacent layers minus layers >= 2 "
-                      "apart): " +
-                          statistic + "; Spearman rho with " + attribute + format(" %.3f", rho));
+  return finding(claim + " [" + group + "]", kStrengthMeasured + attribute + ".",
+                 describe(kTrend, sign, attribute), trend_verdict(kTrend, x, strength, sign, se),
+                 "block-diagonal strength: " + values);
 }
 
 std::optional<json> block_diagonal_fades_with_epochs(const json& v) {
   const auto& heatmaps = v["heatmaps"];
   if (heatmaps.size() < 2) return std::nullopt;
-  std::vector<double> epochs, strength;
-  std::string statistic;
+  std::vector<double> epochs, strength, se;
+  std::string values;
   for (const auto& h : heatmaps) {
     epochs.push_back(h["epoch"].get<double>());
     strength.push_back(number(h["strength"]));
-    statistic = listed(statistic, "epoch " + h["epoch"].dump() + format(" %.3f", strength.back()));
+    se.push_back(number_of(h, "strength_se"));
+    values = listed(values, "epoch " + h["epoch"].dump() + format(" %.3f", strength.back()));
   }
-  const double rho = report::spearman(epochs, strength);
-  return finding_json(
-      tagged("Block-diagonal structure is stronger after fewer epochs (paper A, Fig. 6)", v),
-      sign_held(rho, -1),
-      "block-diagonal strength: " + statistic + format("; Spearman rho with epoch %.3f", rho) +
-          source_note(v));
+  return finding(kFadesWithEpochs, tag(v), describe(kTrend, -1, "epoch"),
+                 trend_verdict(kTrend, epochs, strength, -1, se),
+                 "block-diagonal strength: " + values + source_note(v));
 }
 
 std::optional<json> poorer_training_lower_rmse(const std::vector<const json*>& members,
@@ -236,19 +301,17 @@ std::optional<json> poorer_training_lower_rmse(const std::vector<const json*>& m
   }
   if (nmf.size() < 2) return std::nullopt;
   const auto& ranks = (*nmf.front())["nmf"]["ranks"];
-  bool contradicted = false, undecided = false;
-  std::string statistic;
+  std::vector<Outcome> units;
+  std::string per_rank;
   for (std::size_t r = 0; r < ranks.size(); ++r) {
     std::vector<double> accuracy, rmse;
     for (const json* v : nmf) {
       accuracy.push_back(number((*v)["final_accuracy"]));
       rmse.push_back(number((*v)["nmf"]["rmse"][r]));
     }
-    const double rho = report::spearman(accuracy, rmse);
-    const auto held = sign_held(rho, 1);
-    undecided = undecided || !held;
-    contradicted = contradicted || held == false;
-    statistic = listed(statistic, "rank " + ranks[r].dump() + format(" %.3f", rho));
+    const Verdict verdict = trend_verdict(kTrend, accuracy, rmse, 1);
+    units.push_back(verdict.outcome);
+    per_rank = listed(per_rank, "rank " + ranks[r].dump() + ": " + verdict.result);
   }
   std::string values;
   for (const json* v : nmf) {
@@ -256,13 +319,11 @@ std::optional<json> poorer_training_lower_rmse(const std::vector<const json*>& m
                                 format(": accuracy %.3f", number((*v)["final_accuracy"])) +
                                 format(" RMSE %.4f", number((*v)["nmf"]["rmse"].back())));
   }
-  return finding_json(
-      "Poorer training gives lower coupled-NMF RMSE at every rank (paper B) [" + group + "]",
-      contradicted ? std::optional<bool>(false)
-      : undecided  ? std::nullopt
-                   : std::optional<bool>(true),
-      "Spearman rho of RMSE with accuracy per rank: " + statistic + " (" + values +
-          "); held when rho > 0 at every rank");
+  Verdict verdict = every_verdict(units, "ranks");
+  verdict.result = per_rank + "; " + verdict.result;
+  return finding(kPoorerLowerRmse, " [" + group + "]",
+                 describe_every("ranks", "per rank: " + describe(kTrend, 1, "accuracy")), verdict,
+                 values);
 }
 
 json study_findings(const json& variants) {
@@ -297,21 +358,14 @@ json study_findings(const json& variants) {
 // ---- one analysis -------------------------------------------------------------------------------
 
 json modularity_rises_with_layer(const json& layers) {
-  std::vector<double> index, modularity;
+  std::vector<double> index, modularity, se;
   for (const auto& row : layers) {
-    if (!row["modularity"].is_number()) continue;
     index.push_back(row["index"].get<double>());
-    modularity.push_back(row["modularity"].get<double>());
+    modularity.push_back(number(row["modularity"]));
+    se.push_back(number_of(row, "modularity_se"));
   }
-  const double rho = report::spearman(index, modularity);
-  const std::string claim = "Deeper layers have higher modularity (paper A, Fig. 1)";
-  if (index.size() < 3 || !std::isfinite(rho)) {
-    return finding_json(claim, std::nullopt, "needs >= 3 layers with a modularity");
-  }
-  return finding_json(
-      claim, rho > 0,
-      format("Spearman rank correlation of modularity with layer index: %.3f", rho) + " over " +
-          std::to_string(index.size()) + " layers");
+  return finding(kDeeperModular, "", describe(kTrend, 1, "layer index"),
+                 trend_verdict(kTrend, index, modularity, 1, se), "");
 }
 
 json ssc_cka_block_diagonal(const json& ssc_cka) {
@@ -321,50 +375,52 @@ json ssc_cka_block_diagonal(const json& ssc_cka) {
     for (Index j = 0; j < n; ++j) values(i, j) = number(ssc_cka["values"][i][j]);
   }
   const auto [near, far] = detail::block_diagonal(values);
-  const std::string claim =
-      "SSC-CKA heatmap is block-diagonal: neighbouring layers are more similar than distant ones "
-      "(paper A, Fig. 3-7)";
+  const double se = number_of(ssc_cka, "strength_se");
+  Verdict verdict;
   if (n < 3 || !std::isfinite(near) || !std::isfinite(far)) {
-    return finding_json(claim, std::nullopt, "needs >= 3 layers");
+    verdict.reason = "needs >= 3 layers";
+  } else {
+    verdict.outcome = difference_outcome(kDifference, near - far, se);
+    verdict.result = format("adjacent %.3f", near) + format(" vs >= 2 apart %.3f", far) +
+                     format(" (strength %.3f", near - far) +
+                     (std::isfinite(se) ? format(", standard error %.2g)", se) : ")");
+    if (verdict.outcome == Outcome::kInconclusive) verdict.reason = "inside its uncertainty";
   }
-  return finding_json(claim, near > far,
-                      format("mean SSC-CKA of adjacent layers %.3f", near) +
-                          format(" vs layers >= 2 apart %.3f", far) +
-                          format(" (block-diagonal strength %.3f)", near - far));
+  return finding(kBlockDiagonal, "",
+                 "held when the adjacent mean exceeds the distant one; " + difference_rule(),
+                 verdict, "");
 }
 
 json ssc_labels_match_network(const json& table1) {
-  const std::string claim =
-      "SSC labels at the last layer are about as accurate as the network (paper A, Table 1: "
-      "95.8% vs 95.8%)";
+  const std::string criterion = format(
+      "held when the two accuracies differ by at most %.2f; not held otherwise", kTable1Tolerance);
+  Verdict verdict;
   if (table1.is_null() || !table1["ssc_accuracy"].is_number()) {
-    return finding_json(claim, std::nullopt, "needs --predictions or --logits");
+    verdict.reason = "needs --predictions or --logits";
+    return finding(kSscLabels, "", criterion, verdict, "");
   }
   const double ssc = table1["ssc_accuracy"].get<double>();
   const double network = table1["network_accuracy"].get<double>();
-  return finding_json(claim, std::abs(ssc - network) <= kTable1Tolerance,
-                      format("SSC-label accuracy %.3f", ssc) +
-                          format(", network accuracy %.3f", network) +
-                          format(", agreement %.3f", number(table1["agreement"])) +
-                          format(" (held: within %.2f)", kTable1Tolerance));
+  const bool close = std::abs(ssc - network) <= kTable1Tolerance;
+  verdict.outcome = close ? Outcome::kHeld : Outcome::kNotHeld;
+  if (!close) verdict.reason = format("the accuracies differ by %.3f", std::abs(ssc - network));
+  return finding(kSscLabels, "", criterion, verdict,
+                 format("SSC-label accuracy %.3f", ssc) +
+                     format(", network accuracy %.3f", network) +
+                     format(", agreement %.3f", number(table1["agreement"])));
 }
 
 json wrong_inputs_among_true_class(const json& confidently_wrong, bool has_logits) {
-  const std::string claim =
-      "Confidently wrong inputs lie among inputs of their true class (paper A, Fig. 9)";
-  int explained = 0, total = 0;
+  std::vector<Outcome> units;
   for (const auto& input : confidently_wrong) {
     if (!input.contains("ssc_label")) continue;
-    ++total;
-    explained += input["ssc_label"] == input["label"];
+    units.push_back(input["ssc_label"] == input["label"] ? Outcome::kHeld : Outcome::kNotHeld);
   }
-  if (total == 0) {
-    return finding_json(claim, std::nullopt,
-                        has_logits ? "no misclassified inputs" : "needs --logits");
-  }
-  return finding_json(claim, 2 * explained > total,
-                      std::to_string(explained) + " of " + std::to_string(total) +
-                          " have the true class as the largest class affinity");
+  Verdict verdict = majority_verdict(kMajority, units, "inputs");
+  if (units.empty()) verdict.reason = has_logits ? "no misclassified inputs" : "needs --logits";
+  return finding(kWrongInputs, "",
+                 describe(kMajority, "inputs", "the true class has the largest affinity"), verdict,
+                 "");
 }
 
 json analysis_findings(const json& layers, const json& ssc_cka, const json& table1,
@@ -372,6 +428,20 @@ json analysis_findings(const json& layers, const json& ssc_cka, const json& tabl
   return json::array({modularity_rises_with_layer(layers), ssc_cka_block_diagonal(ssc_cka),
                       ssc_labels_match_network(table1),
                       wrong_inputs_among_true_class(confidently_wrong, has_logits)});
+}
+
+report::Finding report_finding(const json& item) {
+  const std::string verdict = item.value("verdict", std::string());
+  const std::string reason = item.value("reason", std::string());
+  std::string text;
+  if (verdict == "inconclusive") text = "Inconclusive: " + reason + ". ";
+  if (verdict == "not held" && !reason.empty()) text = "Not held: " + reason + ". ";
+  if (item.contains("measured")) text += "Measured: " + item["measured"].get<std::string>() + " ";
+  text += item["statistic"].get<std::string>();
+  if (item.contains("criterion")) text += ". Criterion: " + item["criterion"].get<std::string>();
+  return {item["claim"].get<std::string>(),
+          item["held"].is_null() ? std::nullopt : std::optional<bool>(item["held"].get<bool>()),
+          text};
 }
 
 }  // namespace sublens::study::findings

@@ -1,19 +1,26 @@
 // The papers' claims checked against result tables: pure functions of the numbers a study or an
 // analysis computed (no files, no steps), so each can be tested on hand-made tables.
 //
-// A finding is {"claim", "held": true | false | null (undecided), "statistic"}.
+// A finding is {"claim", "verdict": "held" | "not held" | "inconclusive", "held": true | false |
+// null (inconclusive), "statistic" (the numbers), "criterion" (the rule in words, from
+// criteria.hpp), "measured" (one sentence), "reason" (why not held or inconclusive)}.
 //
 // Study findings read the variant records of study.json ("variants"): per variant "name",
 // "group", "layers", "dynamics" (rows {"epoch", "modularity": [per layer], "ssc_cka_to_final":
 // [...]}), "modularity" (rows {"epoch", "values": [per layer]}), "heatmaps" (rows {"epoch",
 // "strength"}), "nmf" (null or {"ranks", "rmse"}), "final_accuracy", "depth", "width",
-// "train_fraction", "epochs", "lr_step" (null for recorded runs: no schedule known).
+// "train_fraction", "epochs", "lr_step" (null for recorded runs: no schedule known). Optional
+// standard errors (bootstrap): "modularity_se" beside "modularity" in dynamics rows,
+// "values_se" beside "values" in modularity rows, "strength_se" in heatmap rows. Replicates
+// (several seeds) are variant records of their own: trends pool them as points.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "sublens/report/report.hpp"
 
 namespace sublens::study::findings {
 
@@ -61,5 +68,9 @@ json ssc_labels_match_network(const json& table1);
 json wrong_inputs_among_true_class(const json& confidently_wrong, bool has_logits);
 json analysis_findings(const json& layers, const json& ssc_cka, const json& table1,
                        const json& confidently_wrong, bool has_logits);
+
+// A finding as the report's row: the verdict and its reason, what was measured, the numbers and
+// the criterion in the statistic cell (records without them, from older results, as they are).
+report::Finding report_finding(const json& finding);
 
 }  // namespace sublens::study::findings

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "findings.hpp"
 #include "pipeline.hpp"
 #include "sublens/core/error.hpp"
 #include "sublens/study/analysis.hpp"
@@ -239,6 +240,11 @@ void add_heatmap_sections(const json& variants, report::Report& page) {
   }
 }
 
+bool decided_across_networks(const report::Report& page, const std::string& claim) {
+  return std::any_of(page.findings.begin(), page.findings.end(),
+                     [&](const report::Finding& f) { return f.claim == claim; });
+}
+
 // Paper A, Fig. 8-9 and Table 1: the analyses of the `inputs` variants.
 void add_analysis_sections(const json& variants, const fs::path& dir, report::Report& page) {
   for (const auto& v : variants) {
@@ -249,6 +255,9 @@ void add_analysis_sections(const json& variants, const fs::path& dir, report::Re
     report::Report part;
     add_analysis_to_report(result, result_file.parent_path(), part, figure_id(name) + "-");
     for (auto& finding : part.findings) {
+      // A claim the study decides across its networks (deeper layers more modular) is not
+      // repeated per network: the study's row lists each network's result.
+      if (decided_across_networks(page, finding.claim)) continue;
       finding.claim += " [" + name + "]";
       page.findings.push_back(finding);
     }
@@ -398,12 +407,8 @@ report::Report study_report(const json& study, const fs::path& dir) {
   report::Report page{"sublens study: " + plan["name"].get<std::string>(),
                       inputs + ", " + std::to_string(variants.size()) +
                           " variants; every number is in study.json and the CSV tables."};
-  for (const auto& item : study["findings"]) {
-    page.findings.push_back(
-        {item["claim"].get<std::string>(),
-         item["held"].is_null() ? std::nullopt : std::optional<bool>(item["held"].get<bool>()),
-         item["statistic"].get<std::string>()});
-  }
+  for (const auto& item : study["findings"])
+    page.findings.push_back(findings::report_finding(item));
   page.sections.push_back(overview_section(variants));
   add_dynamics_sections(variants, page);
   add_heatmap_sections(variants, page);

@@ -57,6 +57,15 @@ std::string to_string(HsicEstimator estimator);
 // Inverse of to_string; throws std::invalid_argument naming the accepted values.
 HsicEstimator parse_estimator(std::string_view name);
 
+// What A and B are: kernels (graph) or activations compared with a linear or RBF kernel; auto
+// lets the caller decide from the inputs (graph for scipy-sparse, else linear).
+enum class CkaKind { kAuto, kGraph, kLinear, kRbf };
+// "auto" / "graph" / "linear" / "rbf".
+std::string to_string(CkaKind kind);
+// Inverse of to_string; throws std::invalid_argument
+// "cka: kind must be one of auto, graph, linear, rbf (got 'x')".
+CkaKind parse_kind(std::string_view name);
+
 // Per-kernel quantities needed by every HSIC involving that kernel.
 struct KernelStats {
   Index n = 0;
@@ -113,6 +122,12 @@ enum class LinearCkaMethod {
   kFeature,  // ||Yc^T Xc||^2 / (||Xc^T Xc|| ||Yc^T Yc||), streamed over input blocks
   kGram,     // dense N x N Gram matrices
 };
+
+// "auto" / "feature" / "gram".
+std::string to_string(LinearCkaMethod method);
+// Inverse of to_string; throws std::invalid_argument
+// "cka: method must be one of auto, feature, gram (got 'x')".
+LinearCkaMethod parse_method(std::string_view name);
 
 struct LinearCkaOptions {
   HsicEstimator estimator = HsicEstimator::kBiased;
