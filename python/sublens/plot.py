@@ -67,12 +67,17 @@ def curves(series, epochs=None, ax=None, ylabel="modularity", xlabel="epoch", ti
         sublens.plot.curves({"layer1": q1, "layer4": q4}, epochs=[1, 5, 10])
     """
     ax = _axes(ax)
+    whole = True
     for name, values in series.items():
         values = np.asarray(values, dtype=float)
         x = np.arange(len(values)) if epochs is None else np.asarray(epochs)
         if len(x) != len(values):
             raise ValueError(f"curves: '{name}' has {len(values)} values but {len(x)} epochs")
+        whole = whole and bool(np.all(np.asarray(x, dtype=float) == np.round(np.asarray(x, dtype=float))))
         ax.plot(x, values, marker="o", label=str(name))
+    if whole:  # epochs, ranks, indices: whole-number ticks (no "2.5")
+        from matplotlib.ticker import MaxNLocator
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

@@ -27,3 +27,9 @@ def test_figures_draw(subspaces):
 def test_bad_shapes_raise_value_error():
     with pytest.raises(ValueError, match="2-D"):
         sublens.plot.heatmap(np.ones(3))
+
+
+def test_curves_over_whole_epochs_have_whole_ticks():
+    ax = sublens.plot.curves({"l1": [0.1, 0.3, 0.2], "l2": [0.2, 0.5, 0.4]}, epochs=[1, 2, 3])
+    ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
