@@ -18,21 +18,23 @@ struct CkaCommandOptions {
   std::string a, b;
   std::string kind = "auto";  // auto | graph | linear | rbf
   std::string estimator = "biased";
-  std::string layer_a, layer_b;  // activation layer names
-  std::string method = "auto";   // linear: auto | feature | gram
+  std::vector<std::string> layers;              // --layers: the layer of A and of B
+  std::vector<std::string> layers_a, layers_b;  // --layers-a / --layers-b: per operand
+  std::string method = "auto";                  // linear: auto | feature | gram
 };
 
-RowMatrix load_layer(const std::string& path, const std::string& layer, const std::string& option) {
-  std::vector<io::Layer> layers =
-      io::load_activations(path, layer.empty() ? std::vector<std::string>{} : std::vector{layer});
-  if (layers.size() != 1) {
-    std::string names;
-    for (const auto& l : layers) names += (names.empty() ? "" : ", ") + l.name;
-    throw InputError(path, "layers",
-                     "holds " + std::to_string(layers.size()) + " layers; choose one with " +
-                         option + " NAME (" + names + ")");
+// The one layer of an activations file that `patterns` select (names or globs).
+io::Layer load_layer(const std::string& path, const std::vector<std::string>& patterns,
+                     const std::string& option) {
+  const std::vector<std::string> names = select_activation_layers(path, patterns, option);
+  if (names.size() != 1) {
+    std::string listed;
+    for (const auto& name : names) listed += (listed.empty() ? "" : ", ") + name;
+    throw InputError(path, option,
+                     (patterns.empty() ? "holds " : "matches ") + std::to_string(names.size()) +
+                         " layers; choose one with " + option + " NAME (" + listed + ")");
   }
-  return std::move(layers.front().values);
+  return std::move(io::load_activations(path, names).front());
 }
 
 // A graph operand: sparse .npz, or a dense N x N .npy kernel.
@@ -66,15 +68,21 @@ nlohmann::json cka_command(const CkaCommandOptions& command) {
   }
   const std::string kind = similarity::to_string(parsed_kind);
   // Options that do not apply to the chosen kind are an error rather than silently ignored.
-  if (kind == "graph" && (!command.layer_a.empty() || !command.layer_b.empty())) {
+  const std::vector<std::string>& layers_a =
+      command.layers_a.empty() ? command.layers : command.layers_a;
+  const std::vector<std::string>& layers_b =
+      command.layers_b.empty() ? command.layers : command.layers_b;
+  if (kind == "graph" && (!layers_a.empty() || !layers_b.empty())) {
     throw std::invalid_argument(
-        "cka: --layer-a/--layer-b choose activation layers; they do not apply to --kind graph");
+        "cka: --layers/--layers-a/--layers-b (formerly --layer-a/--layer-b) choose activation "
+        "layers; they do not apply to --kind graph");
   }
   if (kind != "linear" && method != similarity::LinearCkaMethod::kAuto) {
     throw std::invalid_argument("cka: --method applies to --kind linear only (--kind is " + kind +
                                 ")");
   }
   similarity::CkaResult result;
+  std::string layer_a, layer_b;  // the layers compared, when chosen
   if (kind == "graph") {
     GraphOperand k = load_graph(command.a);
     GraphOperand l = load_graph(command.b);
@@ -88,17 +96,21 @@ nlohmann::json cka_command(const CkaCommandOptions& command) {
       result = similarity::graph_cka(k.full, l.full, options);
     }
   } else {
-    const RowMatrix x = load_layer(command.a, command.layer_a, "--layer-a");
-    const RowMatrix y = load_layer(command.b, command.layer_b, "--layer-b");
+    io::Layer x =
+        load_layer(command.a, layers_a, command.layers_a.empty() ? "--layers" : "--layers-a");
+    io::Layer y =
+        load_layer(command.b, layers_b, command.layers_b.empty() ? "--layers" : "--layers-b");
+    if (!layers_a.empty()) layer_a = x.name;
+    if (!layers_b.empty()) layer_b = y.name;
     if (kind == "linear") {
       similarity::LinearCkaOptions options;
       options.estimator = estimator;
       options.method = method;
-      result = similarity::linear_cka(x, y, options);
+      result = similarity::linear_cka(x.values, y.values, options);
     } else {
       similarity::CkaOptions options;
       options.estimator = estimator;
-      result = similarity::rbf_cka(x, y, options);
+      result = similarity::rbf_cka(x.values, y.values, options);
     }
   }
   nlohmann::json summary = {
@@ -115,8 +127,8 @@ nlohmann::json cka_command(const CkaCommandOptions& command) {
       {"n", result.n},
       {"seconds", result.seconds},
   };
-  if (!command.layer_a.empty()) summary["layer_a"] = command.layer_a;
-  if (!command.layer_b.empty()) summary["layer_b"] = command.layer_b;
+  if (!layer_a.empty()) summary["layer_a"] = layer_a;
+  if (!layer_b.empty()) summary["layer_b"] = layer_b;
   return summary;
 }
 
@@ -136,8 +148,11 @@ const bool registered = register_command(
        app.add_option("--estimator", o->estimator,
                       "biased (Kornblith et al. 2019, the paper) or unbiased (Song et al. 2012)")
            ->capture_default_str();
-       app.add_option("--layer-a", o->layer_a, "Layer of A (when A holds several)");
-       app.add_option("--layer-b", o->layer_b, "Layer of B (when B holds several)");
+       add_layers_option(app, o->layers, "The layer of A and of B (when they hold several)");
+       add_layers_option(app, o->layers_a, "The layer of A (overrides --layers)", "--layers-a",
+                         {"--layer-a"});
+       add_layers_option(app, o->layers_b, "The layer of B (overrides --layers)", "--layers-b",
+                         {"--layer-b"});
        app.add_option("--method", o->method,
                       "linear CKA: feature (d x d Grams), gram (N x N) or auto")
            ->capture_default_str();

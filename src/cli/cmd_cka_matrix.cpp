@@ -5,8 +5,6 @@
 // layers in file order). --layers (names or globs) selects the layers and sets the matrix order.
 // Each layer's own quantities are computed once. Writes the matrix (.npy) and a CSV with the
 // layer names.
-#include <fnmatch.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -65,37 +63,6 @@ struct Source {
   std::vector<RowMatrix> activations;
 };
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
-
-// The layers `patterns` name (exact names or fnmatch globs), in pattern order; a glob's matches
-// keep the order of `available`. No patterns: all of `available`.
-std::vector<std::string> select_layers(const std::string& source,
-                                       const std::vector<std::string>& available,
-                                       const std::vector<std::string>& patterns) {
-  if (patterns.empty()) return available;
-  std::vector<std::string> selected;
-  for (const auto& pattern : patterns) {
-    bool matched = false;
-    for (const auto& name : available) {
-      if (name == pattern || fnmatch(pattern.c_str(), name.c_str(), 0) == 0) {
-        matched = true;
-        if (std::find(selected.begin(), selected.end(), name) == selected.end()) {
-          selected.push_back(name);
-        }
-      }
-    }
-    if (!matched) {
-      throw InputError(source, "--layers '" + pattern + "'",
-                       "matches no layer (available: " + join(available) + ")");
-    }
-  }
-  return selected;
-}
-
 // A graph folder's layers, each with its file: in the order of the folder's layers.json (network
 // order, written by `ssc --all-layers`) when it has one, unlisted files after them in natural
 // order.
@@ -150,16 +117,14 @@ Source load_source(const std::string& path, bool graph, const std::vector<std::s
         return graph_file.first == name;
       });
       source.names.push_back(name);
-      source.graphs.push_back(io::read_sparse_npz(it->second));
+      source.graphs.push_back(read_affinity_graph(it->second, "A"));
       source.graphs.back().makeCompressed();
     }
   } else {
     if (fs::is_directory(path)) {
       throw InputError(path, "A", "is a folder; linear/rbf CKA needs an activations file");
     }
-    std::vector<std::string> available;
-    for (const auto& array : io::list_arrays(path)) available.push_back(array.name);
-    for (auto& layer : io::load_activations(path, select_layers(path, available, layers))) {
+    for (auto& layer : io::load_activations(path, select_activation_layers(path, layers))) {
       source.names.push_back(layer.name);
       source.activations.push_back(std::move(layer.values));
     }
@@ -252,10 +217,10 @@ const bool registered = register_command(
                       "graph, linear or rbf; auto: graph for folders and sparse .npz, else linear")
            ->capture_default_str();
        app.add_option("--estimator", o->estimator, "biased or unbiased")->capture_default_str();
-       app.add_option("--layers,--layer", o->layers,
-                      "Layers in matrix order: names or globs, comma-separated or repeated "
-                      "(default: all, in file order or a graph folder's network order)")
-           ->delimiter(',');
+       add_layers_option(app, o->layers,
+                         "Layers in matrix order (default: all, in file order or a graph "
+                         "folder's network order)",
+                         "--layers", {"--layer"});
        app.add_option("-o,--output", o->output, "CKA matrix, .npy float64")->required();
        app.add_option("--csv", o->csv, "CSV with layer names (default: -o with .csv)");
        return [o] { return cka_matrix_command(*o); };

@@ -30,10 +30,10 @@ nlohmann::json cluster_command(const ClusterCommandOptions& command) {
   options.laplacian = graph::parse_laplacian(command.laplacian);
   options.restarts = command.restarts;
   options.seed = command.seed;
-  const SparseMatrix affinity = io::read_sparse_npz(command.graph);
+  const SparseMatrix affinity = read_affinity_graph(command.graph, "W");
   IntVector labels;
   if (!command.labels.empty()) {
-    labels = read_int_vector(command.labels);
+    labels = read_labels(command.labels);
     if (labels.size() != affinity.rows()) {
       throw std::invalid_argument("cluster: the affinity is " + std::to_string(affinity.rows()) +
                                   " x " + std::to_string(affinity.cols()) + " but labels has " +

@@ -27,7 +27,7 @@ nlohmann::json embed_command(const EmbedCommandOptions& command) {
   options.dimensions = command.dimensions;
   options.laplacian = graph::parse_laplacian(command.laplacian);
   options.max_iterations = command.max_iterations;
-  const SparseMatrix affinity = io::read_sparse_npz(command.graph);
+  const SparseMatrix affinity = read_affinity_graph(command.graph, "W");
   const graph::EmbeddingResult result = graph::spectral_embedding(affinity, options);
   io::write_matrix(command.output, RowMatrix(result.embedding));
   nlohmann::json eigenvalues = nlohmann::json::array();

@@ -164,7 +164,8 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
   if (!options.inputs.empty()) blocks = load_images(options.inputs);
   if (!options.activations.empty()) {
     require_readable_file(options.activations, "--acts");
-    for (auto& layer : io::load_activations(options.activations, options.layers)) {
+    for (auto& layer : io::load_activations(
+             options.activations, select_activation_layers(options.activations, options.layers))) {
       Block block;
       block.name = layer.name;
       block.kind = "layer";
@@ -302,8 +303,7 @@ const bool registered = register_command(
                       "scaled to [0, 1]; one block per channel");
        app.add_option("--acts", options->activations,
                       "Activations (.npy, .npz or .safetensors); one block per layer");
-       app.add_option("--layers", options->layers, "Layers of ACTS to use (default: all)")
-           ->delimiter(',');
+       add_layers_option(app, options->layers, "Layers of ACTS to use (default: all)");
        app.add_option("--ranks", options->ranks, "Ranks to sweep, e.g. 10,20,30,40,50")
            ->delimiter(',');
        app.add_option("--seeds", options->seeds, "Random initialisations per rank")

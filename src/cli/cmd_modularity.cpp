@@ -32,8 +32,8 @@ nlohmann::json modularity_command(const ModularityCommandOptions& command) {
     }
     require_writable_file(command.communities_out, "--communities-out");
   }
-  const SparseMatrix affinity = io::read_sparse_npz(command.graph);
-  const IntVector labels = read_int_vector(command.labels);
+  const SparseMatrix affinity = read_affinity_graph(command.graph, "W");
+  const IntVector labels = read_labels(command.labels);
   graph::ModularityOptions options;
   options.resolution = command.resolution;
   const graph::ModularityResult result = graph::modularity(affinity, labels, options);

@@ -50,8 +50,8 @@ nlohmann::json neighbors_command(const NeighborsCommandOptions& command) {
   if (!command.scores.empty()) require_readable_file(command.scores, "--scores");
   const graph::ScoreKind kind = parse_score_kind(command.score_kind);
 
-  const SparseMatrix affinity = io::read_sparse_npz(command.graph);
-  const IntVector labels = read_int_vector(command.labels);
+  const SparseMatrix affinity = read_affinity_graph(command.graph, "W");
+  const IntVector labels = read_labels(command.labels);
   IntVector predictions;
   RowMatrix scores;
   if (!command.scores.empty()) scores = io::read_matrix(command.scores);

@@ -34,7 +34,8 @@ nlohmann::json spectrum_command(const SpectrumCommandOptions& options) {
     throw InputError(options.output, "-o", "exists and is not a folder");
   }
   if (options.k < 1) throw std::invalid_argument("spectrum: -k must be >= 1");
-  const auto layers = io::load_activations(options.activations, options.layers);
+  const auto layers = io::load_activations(
+      options.activations, select_activation_layers(options.activations, options.layers));
   const fs::path dir(options.output);
   factor::SpectrumOptions spectrum_options;
   spectrum_options.k = options.k;
@@ -86,7 +87,7 @@ const bool registered = register_command(
        app.option_defaults()->always_capture_default();
        app.add_option("ACTS", options->activations, "Activations (.npy, .npz or .safetensors)")
            ->required();
-       app.add_option("--layers", options->layers, "Layers to use (default: all)")->delimiter(',');
+       add_layers_option(app, options->layers, "Layers to use (default: all)");
        app.add_option("-k", options->k, "Number of singular values per layer (capped at min(N, d))")
            ->check(CLI::PositiveNumber);
        app.add_option("--dense-limit", options->dense_limit,

@@ -76,10 +76,13 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
   const ssc::Options options = solver_options(command);
   require_readable_file(command.activations, "ACTS");
   if (command.all_layers && !command.layers.empty()) {
-    throw std::invalid_argument("ssc: give either --layer or --all-layers, not both");
+    throw std::invalid_argument("ssc: give either --layers or --all-layers, not both");
   }
-  std::vector<std::string> selection = command.layers;
-  bool several = command.all_layers || command.layers.size() > 1;
+  std::vector<std::string> selection;
+  if (!command.layers.empty()) {
+    selection = select_activation_layers(command.activations, command.layers);
+  }
+  const bool several = command.all_layers || selection.size() > 1;
   if (!several && selection.empty()) {
     const auto arrays = io::list_arrays(command.activations);
     if (arrays.size() > 1) {
@@ -87,7 +90,7 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
       for (const auto& array : arrays) names += (names.empty() ? "" : ", ") + array.name;
       throw InputError(command.activations, "layers",
                        "holds " + std::to_string(arrays.size()) +
-                           " arrays; choose with --layer NAME or --all-layers (" + names + ")");
+                           " arrays; choose with --layers NAME or --all-layers (" + names + ")");
     }
   }
   if (several) {
@@ -174,12 +177,14 @@ nlohmann::json ssc_command(const SscCommandOptions& command) {
 
 const bool registered = register_command(
     {"ssc", "Sparse subspace clustering affinity graphs (W = |C| + |C|^T) of activation layers",
-     "sublens ssc acts.npz --layer block3 -o w.npz --coef-out c.npz --tau 10", [](CLI::App& app) {
+     "sublens ssc acts.npz --layers block3 -o w.npz --coef-out c.npz --tau 10", [](CLI::App& app) {
        auto o = std::make_shared<SscCommandOptions>();
        app.add_option("ACTS", o->activations, "Activations: .npy, .npz or .safetensors (N x ...)")
            ->required();
-       app.add_option("--layer", o->layers,
-                      "Layer(s) to solve (repeatable); default: the only array of the file");
+       add_layers_option(
+           app, o->layers,
+           "Layers to solve (several: -o is a folder); default: the file's only array", "--layers",
+           {"--layer"});
        app.add_flag("--all-layers", o->all_layers, "Every layer; -o is then a folder");
        app.add_option("-o,--output", o->output,
                       "Affinity W as scipy-sparse .npz (a folder of <layer>.npz for several "

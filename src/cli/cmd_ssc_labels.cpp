@@ -24,8 +24,8 @@ nlohmann::json ssc_labels_command(const SscLabelsCommandOptions& command) {
   require_readable_file(command.labels, "--labels");
   if (!command.predictions.empty()) require_readable_file(command.predictions, "--predictions");
   if (!command.output.empty()) require_writable_file(command.output, "-o");
-  const SparseMatrix affinity = io::read_sparse_npz(command.graph);
-  const IntVector labels = read_int_vector(command.labels);
+  const SparseMatrix affinity = read_affinity_graph(command.graph, "W");
+  const IntVector labels = read_labels(command.labels);
   IntVector predictions;
   if (!command.predictions.empty()) {
     predictions = read_int_vector(command.predictions);

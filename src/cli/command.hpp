@@ -54,6 +54,60 @@ IntVector read_int_vector(const std::filesystem::path& path);
 // affinity graph rather than activations.
 bool is_sparse_npz(const std::filesystem::path& path);
 
+// ---- messages --------------------------------------------------------------------------------
+
+// The command being run ("ssc"), for the "sublens <command>: ..." prefix of every message.
+void set_command_name(std::string name);
+const std::string& command_name();
+// "sublens <command>: warning: <message>" on stderr (also under -q: warnings are not progress).
+void warn(const std::string& message);
+
+// ---- global options and parse errors ---------------------------------------------------------
+
+// `sublens --threads N <command>`: hands N to the command's own --threads unless that was given
+// too; throws CLI::ValidationError when the command takes no --threads.
+void apply_global_threads(const CLI::Option& global_threads, CLI::App& command);
+// Prints help/--version (exit 0) or "sublens <command>: error: <what> (see 'sublens <command>
+// --help')" (exit 2) and returns the exit code.
+int report_parse_error(CLI::App& app, const CLI::ParseError& error);
+
+// ---- one layer-selection vocabulary ----------------------------------------------------------
+// Every command that picks layers spells it `--layers NAME[,NAME...]`, repeatable; each NAME is
+// an exact layer name or an fnmatch glob ('layer*', 'block[12]'). Old spellings still parse, with
+// one deprecation line on stderr: the aliases in `deprecated` (e.g. "--layer") and several values
+// after one flag (`--layers a b`). `name` is "--layers" unless the command selects per operand.
+// The deprecation lines are printed by warn_deprecated_spellings once the command has succeeded,
+// so that a failing command still prints its one error line.
+CLI::Option* add_layers_option(CLI::App& app, std::vector<std::string>& patterns,
+                               const std::string& help, const std::string& name = "--layers",
+                               const std::vector<std::string>& deprecated = {});
+
+// The layers `patterns` name among `available`, in pattern order (a glob's matches keep the order
+// of `available`, a layer named twice appears once). No patterns: all of `available`. A pattern
+// that matches nothing throws InputError "<source>: <option> 'x': matches no layer (available:
+// ...)".
+std::vector<std::string> select_layers(const std::string& source,
+                                       const std::vector<std::string>& available,
+                                       const std::vector<std::string>& patterns,
+                                       const std::string& option = "--layers");
+// select_layers over the arrays of an activations file (names read from its header only).
+std::vector<std::string> select_activation_layers(const std::filesystem::path& path,
+                                                  const std::vector<std::string>& patterns,
+                                                  const std::string& option = "--layers");
+
+void warn_deprecated_spellings();
+
+// ---- inputs that teach -------------------------------------------------------------------------
+
+// An affinity graph (scipy-sparse .npz, as `sublens ssc` writes). Anything else (activations, a
+// dense .npy) throws InputError "<path>: <option>: expects an affinity graph ... from `sublens
+// ssc`" rather than the zip reader's error.
+SparseMatrix read_affinity_graph(const std::filesystem::path& path, const std::string& option);
+
+// Class labels (a 1-D integer .npy). Warns when they look 1-based (smallest 1) or have gaps
+// (classes 0..max with some absent), since every class from 0 to the largest label is counted.
+IntVector read_labels(const std::filesystem::path& path, const std::string& option = "--labels");
+
 // `text` as one CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.
 std::string csv_field(const std::string& text);
 

@@ -42,23 +42,30 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("sublens ") + SUBLENS_VERSION + " (OpenBLAS " +
                                         sublens::blas::core_name() + " kernels)");
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress lines on stderr");
+  app.add_flag("-q,--quiet", quiet, "No progress lines on stderr (also after the command)");
+  std::string threads;
+  CLI::Option* global_threads = app.add_option(
+      "--threads", threads, "Threads, for the commands that take --threads (0: all cores)");
   app.require_subcommand(1);
+  app.fallthrough();  // global options are accepted after the command too
   app.footer("Run 'sublens <command> --help' for a command's options and an example.");
 
   std::map<CLI::App*, Runner> runners;
   for (const auto& spec : sublens::cli::registered_commands()) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.summary);
     sub->footer("Example:\n  " + spec.example);
+    sub->preparse_callback([sub](std::size_t) { sublens::cli::set_command_name(sub->get_name()); });
     runners[sub] = spec.setup(*sub);
   }
 
   try {
     app.parse(argc, argv);
+    if (!app.get_subcommands().empty()) {
+      sublens::cli::apply_global_threads(*global_threads, *app.get_subcommands().front());
+    }
   } catch (const CLI::ParseError& error) {
     if (!sublens::dist::is_root()) return error.get_exit_code() == 0 ? 0 : 2;  // rank 0 says it
-    const int code = app.exit(error);  // prints help/version (0) or the usage error
-    return code == 0 ? 0 : 2;
+    return sublens::cli::report_parse_error(app, error);
   }
   sublens::Progress::set_global_enabled(!quiet && sublens::dist::is_root());
 
@@ -73,6 +80,7 @@ int main(int argc, char** argv) {
     try {
       const nlohmann::json summary = runner();
       if (!summary.is_null()) std::cout << summary.dump() << std::endl;
+      if (sublens::dist::is_root()) sublens::cli::warn_deprecated_spellings();
       return 0;
     } catch (const std::invalid_argument& error) {
       return report_error(sub->get_name(), "error", error.what(), 2);

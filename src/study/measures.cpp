@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 
+#include "bootstrap.hpp"
 #include "pipeline.hpp"
 #include "sublens/io/run.hpp"
 #include "sublens/study/analysis.hpp"
@@ -13,6 +14,64 @@ namespace sublens::study::detail {
 namespace {
 
 json finite_or_null(double value) { return std::isfinite(value) ? json(value) : json(); }
+
+// The bootstrap of one variant's measures over its analysis inputs (plan `bootstrap`; what is
+// resampled: bootstrap.hpp): the same resamples for every layer and epoch, its graphs read once.
+class Noise {
+ public:
+  Noise(const StudyContext& context, const Variant& variant) : variant_(variant) {
+    if (context.plan.bootstrap <= 0) return;
+    const std::vector<std::int64_t> labels = io::read_int_vector(variant.run.labels());
+    labels_ = Eigen::Map<const IntVector>(labels.data(), static_cast<Index>(labels.size()));
+    samples_ = bootstrap::draw(labels_.size(), context.plan.bootstrap, context.plan.bootstrap_seed);
+  }
+  bool enabled() const { return !samples_.empty(); }
+  bootstrap::Interval modularity(int epoch, const std::string& layer) {
+    return bootstrap::modularity(graph(epoch, layer), labels_, samples_);
+  }
+  bootstrap::Interval cka(int epoch, int other, const std::string& layer) {
+    return bootstrap::graph_cka(graph(epoch, layer), graph(other, layer), samples_);
+  }
+  bootstrap::Interval strength(int epoch) {
+    std::vector<SparseMatrix> graphs;
+    for (const auto& layer : variant_.layers) graphs.push_back(graph(epoch, layer));
+    return bootstrap::heatmap_strength(graphs, samples_);
+  }
+
+ private:
+  const SparseMatrix& graph(int epoch, const std::string& layer) {
+    auto found = graphs_.find({epoch, layer});
+    if (found == graphs_.end()) {
+      found = graphs_
+                  .emplace(std::make_pair(epoch, layer),
+                           io::read_sparse_npz(variant_.paths.graph(epoch, layer)))
+                  .first;
+    }
+    return found->second;
+  }
+
+  const Variant& variant_;
+  IntVector labels_;
+  bootstrap::Resamples samples_;
+  std::map<std::pair<int, std::string>, SparseMatrix> graphs_;
+};
+
+// Per layer: the standard errors and 95% interval bounds of `measure(layer)` into row[key + "_se"],
+// row[key + "_lo"], row[key + "_hi"].
+template <class Measure>
+void add_intervals(json& row, const std::string& key, const std::vector<std::string>& layers,
+                   Measure measure) {
+  json se = json::array(), lo = json::array(), hi = json::array();
+  for (const auto& layer : layers) {
+    const bootstrap::Interval interval = measure(layer);
+    se.push_back(finite_or_null(interval.se));
+    lo.push_back(finite_or_null(interval.lo));
+    hi.push_back(finite_or_null(interval.hi));
+  }
+  row[key + "_se"] = se;
+  row[key + "_lo"] = lo;
+  row[key + "_hi"] = hi;
+}
 
 // `sublens ssc` of the variant's layers at one epoch into paths.graphs(epoch)/<layer>.npz.
 std::vector<std::string> ssc_args(const StudyContext& context, const Variant& variant, int epoch) {
@@ -32,7 +91,7 @@ std::vector<std::string> ssc_args(const StudyContext& context, const Variant& va
 }
 
 // Per analysed epoch: SSC graphs of every layer, then per layer modularity and SSC labels.
-json graph_measures(StudyContext& context, const Variant& variant) {
+json graph_measures(StudyContext& context, const Variant& variant, Noise& noise) {
   const std::string& name = variant.plan->name;
   const Paths& paths = variant.paths;
   const RunFiles& run = variant.run;
@@ -73,6 +132,10 @@ json graph_measures(StudyContext& context, const Variant& variant) {
                     {"values", modularity},
                     {"ssc_accuracy", ssc_accuracy},
                     {"agreement", agreement}});
+    if (noise.enabled()) {
+      add_intervals(rows.back(), "values", variant.layers,
+                    [&](const std::string& layer) { return noise.modularity(epoch, layer); });
+    }
   }
   return rows;
 }
@@ -103,7 +166,7 @@ json cka_to_final(StudyContext& context, const Variant& variant, const std::stri
 
 // Paper A, Fig. 1-2: per analysed epoch and layer.
 json dynamics(StudyContext& context, const Variant& variant, const json& graphs,
-              const std::map<int, double>& accuracy) {
+              const std::map<int, double>& accuracy, Noise& noise) {
   json rows = json::array();
   if (!variant.plan->dynamics) return rows;
   fs::create_directories(context.dir / "dynamics" / variant.plan->name);
@@ -121,12 +184,16 @@ json dynamics(StudyContext& context, const Variant& variant, const json& graphs,
                        variant.paths.graphs(last))},
          {"linear_cka_to_final", cka_to_final(context, variant, "linear", epoch,
                                               variant.run.acts(epoch), variant.run.acts(last))}});
+    if (!noise.enabled()) continue;
+    rows.back()["modularity_se"] = graphs[e]["values_se"];
+    add_intervals(rows.back(), "ssc_cka_to_final", variant.layers,
+                  [&](const std::string& layer) { return noise.cka(epoch, last, layer); });
   }
   return rows;
 }
 
 // Paper A, Fig. 3-7: pairwise SSC-CKA between the variant's layers at each heatmap epoch.
-json heatmaps(StudyContext& context, const Variant& variant) {
+json heatmaps(StudyContext& context, const Variant& variant, Noise& noise) {
   json rows = json::array();
   std::vector<int> epochs = variant.plan->heatmap_epochs;
   if (epochs.empty() || epochs.back() != variant.last()) epochs.push_back(variant.last());
@@ -150,6 +217,11 @@ json heatmaps(StudyContext& context, const Variant& variant) {
                     {"adjacent", finite_or_null(adjacent)},
                     {"distant", finite_or_null(distant)},
                     {"strength", finite_or_null(adjacent - distant)}});
+    if (!noise.enabled()) continue;
+    const bootstrap::Interval strength = noise.strength(epoch);
+    rows.back().update({{"strength_se", finite_or_null(strength.se)},
+                        {"strength_lo", finite_or_null(strength.lo)},
+                        {"strength_hi", finite_or_null(strength.hi)}});
   }
   return rows;
 }
@@ -358,7 +430,8 @@ json measure_variant(StudyContext& context, const Variant& variant) {
     accuracy_rows.push_back({{"epoch", e.epoch}, {"accuracy", e.accuracy}});
   }
   fs::create_directories(context.dir / "graphs" / variant.plan->name);
-  const json graphs = graph_measures(context, variant);
+  Noise noise(context, variant);
+  const json graphs = graph_measures(context, variant, noise);
   json record = {{"name", variant.plan->name}, {"group", variant.plan->group}};
   record.update(identity(variant));
   record.update({{"source", source_of(variant)},
@@ -366,8 +439,8 @@ json measure_variant(StudyContext& context, const Variant& variant) {
                  {"accuracy", accuracy_rows},
                  {"final_accuracy", accuracy.at(variant.last())},
                  {"modularity", graphs},
-                 {"dynamics", dynamics(context, variant, graphs, accuracy)},
-                 {"heatmaps", heatmaps(context, variant)},
+                 {"dynamics", dynamics(context, variant, graphs, accuracy, noise)},
+                 {"heatmaps", heatmaps(context, variant, noise)},
                  {"analysis", inputs_analysis(context, variant, run.input_shape.has_value())},
                  {"nmf", variant.plan->nmf ? nmf_sweep(context, variant) : json()},
                  {"spectra", variant.plan->nmf ? spectra(context, variant) : json()},

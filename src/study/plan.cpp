@@ -339,7 +339,7 @@ void read_analysis(const Reader& reader, const toml::table& root, Plan& plan,
   if (const toml::table* analysis = reader.table(root, "analysis", "analysis")) {
     reader.only_keys(*analysis, "analysis",
                      {"n", "seed", "split", "layers", "tau", "threads", "confidently_wrong", "top",
-                      "spectrum_k"});
+                      "spectrum_k", "bootstrap", "bootstrap_seed"});
     reader.integer(*analysis, "n", "analysis.n", plan.n, 3, 10'000'000);
     reader.integer(*analysis, "seed", "analysis.seed", plan.sample_seed, 0,
                    std::numeric_limits<std::int64_t>::max());
@@ -355,6 +355,9 @@ void read_analysis(const Reader& reader, const toml::table& root, Plan& plan,
                    plan.confidently_wrong, 0, 1000);
     reader.integer(*analysis, "top", "analysis.top", plan.top, 1, 1000);
     reader.integer(*analysis, "spectrum_k", "analysis.spectrum_k", plan.spectrum_k, 1, 100000);
+    reader.integer(*analysis, "bootstrap", "analysis.bootstrap", plan.bootstrap, 0, 10000);
+    reader.integer(*analysis, "bootstrap_seed", "analysis.bootstrap_seed", plan.bootstrap_seed, 0,
+                   std::numeric_limits<std::int64_t>::max());
   }
 }
 
@@ -511,6 +514,8 @@ json to_json(const Plan& plan) {
           {"confidently_wrong", plan.confidently_wrong},
           {"top", plan.top},
           {"spectrum_k", plan.spectrum_k},
+          {"bootstrap", plan.bootstrap},
+          {"bootstrap_seed", plan.bootstrap_seed},
           {"nmf_ranks", plan.nmf_ranks},
           {"nmf_layers", plan.nmf_layers},
           {"nmf_max_iterations", plan.nmf_max_iterations},

@@ -43,16 +43,27 @@ std::string variants_table(const json& variants) {
   return table.str();
 }
 
+// The bootstrap's standard error and 95% interval of a per-layer measure (empty without one).
+const char* const kIntervalHeader = ",modularity_se,modularity_lo,modularity_hi";
+
+std::string interval_cells(const json& row, const std::string& key, std::size_t l) {
+  return "," + csv_number(entry(row, (key + "_se").c_str(), l)) + "," +
+         csv_number(entry(row, (key + "_lo").c_str(), l)) + "," +
+         csv_number(entry(row, (key + "_hi").c_str(), l));
+}
+
 std::string modularity_table(const json& variants) {
   std::ostringstream out;
-  out << "variant,epoch,layer_index,layer,modularity,ssc_accuracy,agreement\n";
+  out << "variant,epoch,layer_index,layer,modularity,ssc_accuracy,agreement" << kIntervalHeader
+      << "\n";
   for (const auto& v : variants) {
     const auto& layers = v["layers"];
     for (const auto& row : v["modularity"]) {
       for (std::size_t l = 0; l < layers.size(); ++l) {
         out << text(v["name"]) << "," << row["epoch"] << "," << l << "," << text(layers[l]) << ","
             << csv_number(row["values"][l]) << "," << csv_number(entry(row, "ssc_accuracy", l))
-            << "," << csv_number(entry(row, "agreement", l)) << "\n";
+            << "," << csv_number(entry(row, "agreement", l)) << interval_cells(row, "values", l)
+            << "\n";
       }
     }
   }
@@ -60,11 +71,12 @@ std::string modularity_table(const json& variants) {
 }
 
 // Columns 0-7 are those of earlier versions; SSC-label accuracy and agreement (Table 1 per layer
-// and epoch) follow.
+// and epoch) follow, then the bootstrap's modularity standard error and SSC-CKA-to-final interval.
 std::string dynamics_table(const json& variants) {
   std::ostringstream out;
   out << "variant,epoch,layer_index,layer,accuracy,modularity,ssc_cka_to_final,"
-         "linear_cka_to_final,ssc_accuracy,agreement\n";
+         "linear_cka_to_final,ssc_accuracy,agreement,modularity_se,ssc_cka_to_final_se,"
+         "ssc_cka_to_final_lo,ssc_cka_to_final_hi\n";
   for (const auto& v : variants) {
     const auto& layers = v["layers"];
     for (const auto& row : v["dynamics"]) {
@@ -74,7 +86,11 @@ std::string dynamics_table(const json& variants) {
             << csv_number(row["ssc_cka_to_final"][l]) << ","
             << csv_number(row["linear_cka_to_final"][l]) << ","
             << csv_number(entry(row, "ssc_accuracy", l)) << ","
-            << csv_number(entry(row, "agreement", l)) << "\n";
+            << csv_number(entry(row, "agreement", l)) << ","
+            << csv_number(entry(row, "modularity_se", l)) << ","
+            << csv_number(entry(row, "ssc_cka_to_final_se", l)) << ","
+            << csv_number(entry(row, "ssc_cka_to_final_lo", l)) << ","
+            << csv_number(entry(row, "ssc_cka_to_final_hi", l)) << "\n";
       }
     }
   }
@@ -100,11 +116,14 @@ std::string heatmaps_table(const json& variants) {
 
 std::string strength_table(const json& variants) {
   std::ostringstream out;
-  out << "variant,epoch,adjacent,distant,strength\n";
+  out << "variant,epoch,adjacent,distant,strength,strength_se,strength_lo,strength_hi\n";
   for (const auto& v : variants) {
     for (const auto& h : v["heatmaps"]) {
       out << text(v["name"]) << "," << h["epoch"] << "," << csv_number(h["adjacent"]) << ","
-          << csv_number(h["distant"]) << "," << csv_number(h["strength"]) << "\n";
+          << csv_number(h["distant"]) << "," << csv_number(h["strength"]) << ","
+          << csv_number(h.value("strength_se", json())) << ","
+          << csv_number(h.value("strength_lo", json())) << ","
+          << csv_number(h.value("strength_hi", json())) << "\n";
     }
   }
   return out.str();

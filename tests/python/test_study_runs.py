@@ -178,6 +178,66 @@ def test_dynamics_match_numpy_and_networkx_on_the_recorded_files(recorded):
     assert summary["steps_skipped"] == 0
 
 
+BOOTSTRAP = 20        # the plan default (`[analysis] bootstrap`), which `study --run` uses
+BOOTSTRAP_TOL = 1e-9  # the same resampled graphs, two implementations of each measure
+
+
+def bootstrap_indices(n, count, seed=0):
+    """The study's resamples (src/study/bootstrap.hpp): one splitmix64 stream, index = draw % n."""
+    mask, state, samples = (1 << 64) - 1, seed, []
+    for _ in range(count):
+        idx = []
+        for _ in range(n):
+            state = (state + 0x9E3779B97F4A7C15) & mask
+            z = state
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+            idx.append((z ^ (z >> 31)) % n)
+        samples.append(np.array(idx))
+    return samples
+
+
+def cka_biased(k, l):
+    n = k.shape[0]
+    h = np.eye(n) - np.ones((n, n)) / n
+    kc, lc = h @ k @ h, h @ l @ h
+    return np.sum(kc * lc) / np.sqrt(np.sum(kc * kc) * np.sum(lc * lc))
+
+
+def test_bootstrap_intervals_match_networkx_and_numpy_on_the_same_resamples(recorded):
+    run, layers, out, _ = recorded
+    labels = np.load(run / "labels.npy")
+    samples = bootstrap_indices(len(labels), BOOTSTRAP)
+    graph = lambda e, layer: scipy.sparse.load_npz(
+        out / "graphs" / "shallow" / f"epoch-{e:04d}" / f"{layer}.npz").tocsr()
+    table = {(int(r["epoch"]), r["layer"]): r for r in rows(out / "modularity.csv", "shallow")}
+    dynamics = {(int(r["epoch"]), r["layer"]): r for r in rows(out / "dynamics.csv", "shallow")}
+    for layer in layers[:2]:
+        w, final = graph(1, layer), graph(EPOCHS, layer)
+        modularity, cka = [], []
+        for idx in samples:
+            sub = w[idx][:, idx]  # the induced subgraph of the resample, repeats included
+            drawn = labels[idx]
+            communities = [set(np.flatnonzero(drawn == c)) for c in np.unique(drawn)]
+            modularity.append(nx.community.modularity(nx.from_scipy_sparse_array(sub), communities,
+                                                      weight="weight"))
+            cka.append(cka_biased(sub.toarray(), final[idx][:, idx].toarray()))
+        row = table[(1, layer)]
+        assert float(row["modularity_se"]) == pytest.approx(np.std(modularity, ddof=1),
+                                                            abs=BOOTSTRAP_TOL)
+        lo, hi = np.percentile(modularity, [2.5, 97.5])
+        assert float(row["modularity_lo"]) == pytest.approx(lo, abs=BOOTSTRAP_TOL)
+        assert float(row["modularity_hi"]) == pytest.approx(hi, abs=BOOTSTRAP_TOL)
+        # The modularity of all inputs lies in the columns before, unchanged.
+        assert float(row["modularity"]) != float(row["modularity_se"])
+        assert float(dynamics[(1, layer)]["ssc_cka_to_final_se"]) == pytest.approx(
+            np.std(cka, ddof=1), abs=BOOTSTRAP_TOL)
+    # Block-diagonal strength of the final heatmap has its standard error too.
+    strength = rows(out / "block-diagonal.csv", "shallow")[-1]
+    assert float(strength["strength_se"]) > 0
+    assert float(strength["strength_lo"]) <= float(strength["strength_hi"])
+
+
 def test_report_of_a_recorded_run_renders_in_chromium(recorded, tmp_path):
     _, _, out, _ = recorded
     html = (out / "report.html").read_text()

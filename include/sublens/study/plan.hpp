@@ -86,6 +86,11 @@ struct Plan {
   int confidently_wrong = 5;  // inputs explained per `inputs` variant
   int top = 8;                // neighbours per explained input (paper: 8)
   int spectrum_k = 50;        // singular values per layer
+  // Bootstrap resamples of the analysis inputs (drawn with replacement; each measure recomputed on
+  // the induced subgraph or rows) for the standard errors of modularity and SSC-CKA beside their
+  // values (0: none). bootstrap.hpp says what is resampled.
+  int bootstrap = 20;
+  std::uint64_t bootstrap_seed = 0;
   std::vector<int> nmf_ranks = {10, 20, 30, 40, 50};
   std::vector<std::string> nmf_layers;  // layer selection for paper B (empty: the variant's)
   int nmf_max_iterations = 200;
