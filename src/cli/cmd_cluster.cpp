@@ -33,7 +33,7 @@ nlohmann::json cluster_command(const ClusterCommandOptions& command) {
   const SparseMatrix affinity = read_affinity_graph(command.graph, "W");
   IntVector labels;
   if (!command.labels.empty()) {
-    labels = read_labels(command.labels);
+    labels = read_int_vector(command.labels);
     if (labels.size() != affinity.rows()) {
       throw std::invalid_argument("cluster: the affinity is " + std::to_string(affinity.rows()) +
                                   " x " + std::to_string(affinity.cols()) + " but labels has " +

@@ -33,7 +33,7 @@ nlohmann::json modularity_command(const ModularityCommandOptions& command) {
     require_writable_file(command.communities_out, "--communities-out");
   }
   const SparseMatrix affinity = read_affinity_graph(command.graph, "W");
-  const IntVector labels = read_labels(command.labels);
+  const IntVector labels = read_int_vector(command.labels);
   graph::ModularityOptions options;
   options.resolution = command.resolution;
   const graph::ModularityResult result = graph::modularity(affinity, labels, options);

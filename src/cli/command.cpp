@@ -84,6 +84,13 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& error) {
   const std::vector<CLI::App*> chosen = app.get_subcommands();
   const std::string name = chosen.empty() ? "sublens" : "sublens " + chosen.front()->get_name();
   std::string what = error.what();
+  if (chosen.empty() && !app.remaining().empty()) {
+    std::string commands;
+    for (const auto& spec : registered_commands())
+      commands += (commands.empty() ? "" : ", ") + spec.name;
+    what =
+        "unknown command or option '" + app.remaining().front() + "' (commands: " + commands + ")";
+  }
   while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
   std::fprintf(stderr, "%s: error: %s (see '%s --help')\n", name.c_str(), what.c_str(),
                name.c_str());

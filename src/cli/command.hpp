@@ -104,8 +104,10 @@ void warn_deprecated_spellings();
 // ssc`" rather than the zip reader's error.
 SparseMatrix read_affinity_graph(const std::filesystem::path& path, const std::string& option);
 
-// Class labels (a 1-D integer .npy). Warns when they look 1-based (smallest 1) or have gaps
-// (classes 0..max with some absent), since every class from 0 to the largest label is counted.
+// Class labels used as class indices (a 1-D integer .npy): warns when they look 1-based (no 0)
+// or have gaps, since classes 0..max are counted (ssc-labels, neighbors). Commands that use
+// labels only as a partition (modularity, cluster) read them with read_int_vector: renumbering
+// changes nothing there.
 IntVector read_labels(const std::filesystem::path& path, const std::string& option = "--labels");
 
 // `text` as one CSV field: quoted (with "" for ") when it holds a comma, a quote or a newline.

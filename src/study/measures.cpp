@@ -445,6 +445,9 @@ json measure_variant(StudyContext& context, const Variant& variant) {
                  {"nmf", variant.plan->nmf ? nmf_sweep(context, variant) : json()},
                  {"spectra", variant.plan->nmf ? spectra(context, variant) : json()},
                  {"run", relative_to_dir(variant.run.dir, context.dir)}});
+  const VariantPlan& plan = *variant.plan;
+  record["replicate_of"] = plan.replicate_of.empty() ? json() : json(plan.replicate_of);
+  record["seed"] = variant.recorded() ? json() : json(plan.seed);
   return record;
 }
 

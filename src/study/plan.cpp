@@ -30,7 +30,7 @@ const std::set<std::string> kTrainingKeys = {
     "model",          "depth",          "width",    "base_width", "growth_rate", "train_fraction",
     "classes",        "ordered",        "epochs",   "batch_size", "lr",          "momentum",
     "weight_decay",   "lr_step",        "lr_gamma", "seed",       "layers",      "dynamics",
-    "dynamics_every", "heatmap_epochs", "inputs",   "nmf"};
+    "dynamics_every", "heatmap_epochs", "inputs",   "nmf",        "seeds"};
 
 // Keys a recorded-run variant may set (the rest describe training).
 const std::set<std::string> kRunKeys = {"name",   "group",    "run",
@@ -188,6 +188,7 @@ class Reader {
     number(t, "lr_gamma", at("lr_gamma"), variant.lr_gamma);
     if (!(variant.lr_gamma > 0 && variant.lr_gamma <= 1)) fail(at("lr_gamma"), "must be in (0, 1]");
     integer(t, "seed", at("seed"), variant.seed, 0, std::numeric_limits<std::int64_t>::max());
+    integer(t, "seeds", at("seeds"), variant.seeds, 1, 100);
     layers(t, "layers", at("layers"), variant.layers);
     boolean(t, "dynamics", at("dynamics"), variant.dynamics);
     integer(t, "dynamics_every", at("dynamics_every"), variant.dynamics_every, 1, 100000);
@@ -294,6 +295,27 @@ VariantPlan read_variant(const Reader& reader, const toml::table& table, const s
     variant.heatmap_epochs.push_back(variant.epochs);
   }
   return variant;
+}
+
+// A variant with `seeds = N` > 1 as N variants "<name>.seed<k>" (seed + k), each naming the
+// variant it replicates; the variant itself when N is 1.
+std::vector<VariantPlan> replicates(const Reader& reader, const std::string& where,
+                                    const VariantPlan& variant, std::set<std::string>& names) {
+  if (variant.seeds == 1) return {variant};
+  std::vector<VariantPlan> out;
+  for (int k = 0; k < variant.seeds; ++k) {
+    VariantPlan replicate = variant;
+    replicate.name = variant.name + ".seed" + std::to_string(k);
+    replicate.seed = variant.seed + static_cast<std::uint64_t>(k);
+    replicate.seeds = 1;
+    replicate.replicate_of = variant.name;
+    if (!names.insert(replicate.name).second) {
+      reader.fail(where + ".seeds",
+                  "makes the variant \"" + replicate.name + "\", whose name is already used");
+    }
+    out.push_back(replicate);
+  }
+  return out;
 }
 
 toml::table parse_toml(const std::string& text, const fs::path& file) {
@@ -419,7 +441,11 @@ Plan parse_plan(const std::string& text, const fs::path& file) {
   std::size_t index = 0;
   for (const auto& node : *variants->as_array()) {
     const std::string where = "variants[" + std::to_string(index++) + "]";
-    plan.variants.push_back(read_variant(reader, *node.as_table(), where, defaults, plan, names));
+    const VariantPlan variant =
+        read_variant(reader, *node.as_table(), where, defaults, plan, names);
+    for (const VariantPlan& replicate : replicates(reader, where, variant, names)) {
+      plan.variants.push_back(replicate);
+    }
   }
   return plan;
 }

@@ -1,5 +1,8 @@
 // The study's CSV tables, written from the variant records of study.json (one row per variant,
 // per epoch x layer, per heatmap cell, ...). See pipeline.hpp.
+#include <cmath>
+#include <limits>
+#include <map>
 #include <sstream>
 
 #include "pipeline.hpp"
@@ -145,10 +148,74 @@ std::string nmf_table(const json& variants) {
   return out.str();
 }
 
+// One number per replicate: the final accuracy, the final heatmap's block-diagonal strength,
+// the final-epoch modularity averaged over layers and the coupled-NMF RMSE per rank.
+std::vector<std::pair<std::string, double>> replicate_measures(const json& v) {
+  const auto number = [](const json& x) {
+    return x.is_number() ? x.get<double>() : std::numeric_limits<double>::quiet_NaN();
+  };
+  std::vector<std::pair<std::string, double>> out = {
+      {"accuracy", number(v["final_accuracy"])},
+      {"block_diagonal_strength", number(v["heatmaps"].back()["strength"])}};
+  double sum = 0;
+  int count = 0;
+  for (const auto& m : v["modularity"].back()["values"]) {
+    if (!m.is_number()) continue;
+    sum += m.get<double>();
+    ++count;
+  }
+  out.emplace_back("modularity_mean_over_layers",
+                   count ? sum / count : std::numeric_limits<double>::quiet_NaN());
+  if (!v["nmf"].is_null()) {
+    for (std::size_t r = 0; r < v["nmf"]["ranks"].size(); ++r) {
+      out.emplace_back("nmf_rmse_rank" + v["nmf"]["ranks"][r].dump(), number(v["nmf"]["rmse"][r]));
+    }
+  }
+  return out;
+}
+
+// Per replicated variant (plan `seeds`) and measure: the number of seeds, mean, sample standard
+// deviation and the per-seed values ("seed:value" separated by spaces).
+std::string replicates_table(const json& variants) {
+  std::map<std::string, std::vector<const json*>> replicated;
+  for (const auto& v : variants) {
+    if (v.value("replicate_of", json()).is_string()) replicated[v["replicate_of"]].push_back(&v);
+  }
+  std::ostringstream out;
+  out << "variant,measure,seeds,mean,sd,values\n";
+  for (const auto& [name, members] : replicated) {
+    std::map<std::string, std::vector<std::pair<std::string, double>>> by_measure;
+    std::vector<std::string> order;
+    for (const json* v : members) {
+      for (const auto& [measure, value] : replicate_measures(*v)) {
+        if (!by_measure.count(measure)) order.push_back(measure);
+        by_measure[measure].emplace_back((*v)["seed"].dump(), value);
+      }
+    }
+    for (const auto& measure : order) {
+      const auto& values = by_measure[measure];
+      double mean = 0, ss = 0;
+      std::string cells;
+      for (const auto& [seed, value] : values) mean += value / static_cast<double>(values.size());
+      for (const auto& [seed, value] : values) {
+        ss += (value - mean) * (value - mean);
+        cells += (cells.empty() ? "" : " ") + seed + ":" + csv_number(value);
+      }
+      const double sd = values.size() > 1 ? std::sqrt(ss / static_cast<double>(values.size() - 1))
+                                          : std::numeric_limits<double>::quiet_NaN();
+      out << csv_escape(name) << "," << measure << "," << values.size() << ","
+          << csv_number(std::isfinite(mean) ? json(mean) : json()) << ","
+          << csv_number(std::isfinite(sd) ? json(sd) : json()) << "," << cells << "\n";
+    }
+  }
+  return out.str();
+}
+
 }  // namespace
 
-const std::vector<std::string> kStudyTables = {"variants.csv", "modularity.csv",     "dynamics.csv",
-                                               "heatmaps.csv", "block-diagonal.csv", "nmf.csv"};
+const std::vector<std::string> kStudyTables = {
+    "variants.csv",       "modularity.csv", "dynamics.csv",  "heatmaps.csv",
+    "block-diagonal.csv", "nmf.csv",        "replicates.csv"};
 
 void write_study_tables(const json& variants, const fs::path& dir) {
   io::write_file_atomically(dir / "variants.csv", variants_table(variants));
@@ -157,6 +224,7 @@ void write_study_tables(const json& variants, const fs::path& dir) {
   io::write_file_atomically(dir / "heatmaps.csv", heatmaps_table(variants));
   io::write_file_atomically(dir / "block-diagonal.csv", strength_table(variants));
   io::write_file_atomically(dir / "nmf.csv", nmf_table(variants));
+  io::write_file_atomically(dir / "replicates.csv", replicates_table(variants));
 }
 
 }  // namespace sublens::study::detail

@@ -6,6 +6,7 @@ byte-identical to the reference's, and no step that had finished before the kill
 Numbers are checked against NumPy on the files the steps wrote (Linear-CKA, accuracy, the seeded
 analysis set, the images), bad plans against the one-line error contract.
 """
+import csv
 import gzip
 import json
 import os
@@ -24,7 +25,7 @@ from conftest import BIN, assert_bad_input, chromium, render_in_chromium
 DATA = "/usr/share/datasets/fashion-mnist"
 N = 200
 TABLES = ("variants.csv", "modularity.csv", "dynamics.csv", "heatmaps.csv", "block-diagonal.csv",
-          "nmf.csv", "study.json")
+          "nmf.csv", "replicates.csv", "study.json")
 
 MINI_PLAN = f"""
 name = "mini"
@@ -329,6 +330,10 @@ BAD_PLANS = [
     ("default ranks", '[analysis]\nn = 40\n[[variants]]\nname = "a"\nnmf = true\n', "nmf.ranks"),
     ("wrapping", '[[variants]]\nname = "a"\nheatmap_epochs = [4294967297]\n',
      "variants[0].heatmap_epochs"),
+    ("seeds", '[[variants]]\nname = "a"\nseeds = 0\n', "variants[0].seeds"),
+    ("replicate name", '[[variants]]\nname = "a"\nseeds = 2\n[[variants]]\nname = "a.seed1"\n',
+     "variants[1].name"),
+    ("bootstrap", '[analysis]\nbootstrap = -1\n[[variants]]\nname = "a"\n', "analysis.bootstrap"),
 ]
 
 
@@ -443,3 +448,71 @@ def test_a_changed_analysis_set_recaptures_the_run_folder(tmp_path):
     assert len(second) == 30 and not np.array_equal(first, second)
     run = json.loads((out / "acts" / "v" / "run.json").read_text())
     assert "seed 2" in run["metadata"]["inputs_from"]
+
+
+SEEDS_PLAN = f"""
+name = "seeds"
+[dataset]
+name = "fashion-mnist"
+data_dir = "{DATA}"
+[analysis]
+n = 120
+layers = "convs"
+threads = 2
+bootstrap = 5
+[training]
+model = "cnn2"
+base_width = 4
+epochs = 1
+seeds = 2
+
+[[variants]]
+name = "less"
+group = "data"
+train_fraction = 0.01
+
+[[variants]]
+name = "more"
+group = "data"
+train_fraction = 0.03
+"""
+
+
+def test_two_seeds_per_variant_are_replicates_with_mean_sd_and_spread(tmp_path):
+    plan = tmp_path / "seeds.toml"
+    plan.write_text(SEEDS_PLAN)
+    out = tmp_path / "out"
+    proc = study(plan, out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "study.json").read_text())
+    variants = {v["name"]: v for v in result["variants"]}
+    assert set(variants) == {"less.seed0", "less.seed1", "more.seed0", "more.seed1"}
+    assert [variants[f"less.seed{k}"]["seed"] for k in (0, 1)] == [0, 1]
+    assert {v["replicate_of"] for v in variants.values()} == {"less", "more"}
+    # replicates.csv: mean, sample sd and per-seed values, recomputed with NumPy.
+    with open(out / "replicates.csv") as f:
+        table = {(r["variant"], r["measure"]): r for r in csv.DictReader(f)}
+    for name in ("less", "more"):
+        accuracy = [variants[f"{name}.seed{k}"]["final_accuracy"] for k in (0, 1)]
+        row = table[(name, "accuracy")]
+        assert int(row["seeds"]) == 2
+        assert float(row["mean"]) == pytest.approx(np.mean(accuracy), abs=1e-12)
+        assert float(row["sd"]) == pytest.approx(np.std(accuracy, ddof=1), abs=1e-12)
+        assert row["values"] == " ".join(f"{k}:{a!r}" for k, a in enumerate(accuracy))
+        strength = [variants[f"{name}.seed{k}"]["heatmaps"][-1]["strength"] for k in (0, 1)]
+        assert float(table[(name, "block_diagonal_strength")]["mean"]) == pytest.approx(
+            np.mean(strength), abs=1e-12)
+    # The training-data trend pools the 4 replicates as points; whatever it finds, it says so
+    # with its criterion, and 2 x 2 points are too few to hold.
+    trend = [f for f in result["findings"] if "less training data" in f["claim"]]
+    assert len(trend) == 1 and "n 4" in trend[0]["statistic"]
+    assert trend[0]["verdict"] in ("inconclusive", "not held")
+    assert "permutation p < 0.05" in trend[0]["criterion"]
+    # Every claim appears once.
+    claims = [f["claim"] for f in result["findings"]]
+    assert len(claims) == len(set(claims))
+    html = (out / "report.html").read_text()
+    assert "Criterion: held when" in html and "Measured:" in html
+    if chromium() is None:
+        pytest.skip("Chromium not installed")
+    assert render_in_chromium(out / "report.html", tmp_path, "seeds-report.png") >= 3

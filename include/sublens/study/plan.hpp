@@ -56,6 +56,11 @@ struct VariantPlan {
   int lr_step = 30;
   double lr_gamma = 0.2;
   std::uint64_t seed = 0;  // weights, subsets and shuffling
+  // Replicates: `seeds = N` trains the variant N times with seeds seed, seed + 1, ..., as variants
+  // "<name>.seed<k>" of the same group whose `replicate_of` is <name>; trends pool them as points
+  // and replicates.csv gives each measure's mean, sd and per-seed values.
+  int seeds = 1;
+  std::string replicate_of;  // empty: not a replicate
   // Layer selection: presets "blocks" (block outputs: spatial capture points that are neither a
   // conv inside a block nor nested in another capture point: cnn2 pool1, pool2; ResNet stem,
   // stageS.blockB; VGG stageS.pool; DenseNet stem, blockB, transB, final), "convs" (every spatial
