@@ -236,7 +236,7 @@ std::string render_html(const Report& report) {
             "<table><tr><th>claim</th><th>held?</th><th>statistic</th></tr>";
     for (const auto& finding : report.findings) {
       const char* verdict = !finding.held ? "untested" : (*finding.held ? "held" : "failed");
-      const char* word = !finding.held ? "not testable" : (*finding.held ? "yes" : "no");
+      const char* word = !finding.held ? "inconclusive" : (*finding.held ? "yes" : "no");
       body << "<tr><td>" << html_escape(finding.claim) << "</td><td class=\"" << verdict << "\">"
            << word << "</td><td style=\"text-align:left\">" << html_escape(finding.statistic)
            << "</td></tr>";

@@ -49,7 +49,7 @@ struct Table {
 // A claim of one of the papers checked against this run's numbers.
 struct Finding {
   std::string claim;         // the paper's claim, e.g. "deeper layers have higher modularity"
-  std::optional<bool> held;  // nullopt: the run cannot test it (too few layers, no logits, ...)
+  std::optional<bool> held;  // nullopt: inconclusive (too few layers, no logits, inside noise)
   std::string statistic;     // the number behind the verdict, e.g. "Spearman rho = 0.80 (4 layers)"
 };
 
