@@ -232,11 +232,13 @@ std::string render_html(const Report& report) {
   for (auto& [id, spec] : internal::figure_specs(report)) specs[id] = std::move(spec);
   std::ostringstream body;
   if (!report.findings.empty()) {
-    body << "<h2>Findings</h2><p>Each claim of the papers, checked against this run's numbers.</p>"
-            "<table><tr><th>claim</th><th>held?</th><th>statistic</th></tr>";
+    body << "<h2>Findings</h2><p>Each claim of the papers, checked against this run's numbers: "
+            "held, not held, or inconclusive (too few points or replicates, or an effect inside "
+            "its uncertainty), by the criterion given with its statistic.</p>"
+            "<table><tr><th>claim</th><th>verdict</th><th>statistic and criterion</th></tr>";
     for (const auto& finding : report.findings) {
       const char* verdict = !finding.held ? "untested" : (*finding.held ? "held" : "failed");
-      const char* word = !finding.held ? "inconclusive" : (*finding.held ? "yes" : "no");
+      const char* word = !finding.held ? "inconclusive" : (*finding.held ? "held" : "not held");
       body << "<tr><td>" << html_escape(finding.claim) << "</td><td class=\"" << verdict << "\">"
            << word << "</td><td style=\"text-align:left\">" << html_escape(finding.statistic)
            << "</td></tr>";
