@@ -46,7 +46,8 @@ std::filesystem::path torch_companion_path() {
 // Registers a command whose arguments all pass through to sublens-torch.
 Runner setup_torch_command(CLI::App& app, const std::string& command) {
   app.prefix_command();
-  app.set_help_flag();  // --help goes to sublens-torch, which knows the options
+  app.fallthrough(false);  // every argument, -q and --threads too, is sublens-torch's
+  app.set_help_flag();     // --help goes to sublens-torch, which knows the options
   app.footer(app.get_footer() + "\n(Runs sublens-torch; 'sublens " + command +
              " --help' lists the options.)");
   return [&app, command]() -> nlohmann::json { exec_torch_command(command, app.remaining()); };

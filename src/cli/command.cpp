@@ -62,7 +62,6 @@ bool register_command(CommandSpec spec) {
 const std::vector<CommandSpec>& registered_commands() { return registry(); }
 
 void set_command_name(std::string name) { current_command() = std::move(name); }
-const std::string& command_name() { return current_command(); }
 
 void warn(const std::string& message) {
   std::fprintf(stderr, "sublens %s: warning: %s\n", current_command().c_str(), message.c_str());
@@ -151,8 +150,9 @@ std::vector<std::string> select_layers(const std::string& source,
       }
     }
     if (!matched) {
-      throw InputError(source, option + " '" + pattern + "'",
-                       "matches no layer (available: " + join(available) + ")");
+      std::string field = option;
+      field.append(" '").append(pattern).append("'");
+      throw InputError(source, field, "matches no layer (available: " + join(available) + ")");
     }
   }
   return selected;

@@ -58,7 +58,6 @@ bool is_sparse_npz(const std::filesystem::path& path);
 
 // The command being run ("ssc"), for the "sublens <command>: ..." prefix of every message.
 void set_command_name(std::string name);
-const std::string& command_name();
 // "sublens <command>: warning: <message>" on stderr (also under -q: warnings are not progress).
 void warn(const std::string& message);
 

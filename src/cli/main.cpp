@@ -44,8 +44,10 @@ int main(int argc, char** argv) {
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "No progress lines on stderr (also after the command)");
   std::string threads;
-  CLI::Option* global_threads = app.add_option(
-      "--threads", threads, "Threads, for the commands that take --threads (0: all cores)");
+  CLI::Option* global_threads =
+      app.add_option("--threads", threads,
+                     "Threads, for the commands that take --threads (0: all cores)")
+          ->type_name("INT");
   app.require_subcommand(1);
   app.fallthrough();  // global options are accepted after the command too
   app.footer("Run 'sublens <command> --help' for a command's options and an example.");

@@ -101,6 +101,7 @@ Interval heatmap_strength(const std::vector<SparseMatrix>& graphs, const Resampl
     std::vector<SparseMatrix> drawn;
     std::vector<const SparseMatrix*> pointers;
     drawn.reserve(graphs.size());
+    pointers.reserve(graphs.size());
     for (const auto& g : graphs) drawn.push_back(induced(g, idx));
     for (const auto& g : drawn) pointers.push_back(&g);
     const RowMatrix cka = similarity::graph_cka_matrix(pointers, {});

@@ -186,6 +186,8 @@ json dynamics(StudyContext& context, const Variant& variant, const json& graphs,
                                               variant.run.acts(epoch), variant.run.acts(last))}});
     if (!noise.enabled()) continue;
     rows.back()["modularity_se"] = graphs[e]["values_se"];
+    rows.back()["modularity_lo"] = graphs[e]["values_lo"];
+    rows.back()["modularity_hi"] = graphs[e]["values_hi"];
     add_intervals(rows.back(), "ssc_cka_to_final", variant.layers,
                   [&](const std::string& layer) { return noise.cka(epoch, last, layer); });
   }

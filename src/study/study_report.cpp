@@ -107,6 +107,42 @@ std::string source_text(const json& v) {
   return text;
 }
 
+const char* const kIntervalCaption =
+    "Bars: the 95% bootstrap interval over the analysis inputs (plan key bootstrap), the "
+    "measure's own noise floor.";
+
+// A record's 95% bootstrap interval from row[key + "_lo"][l] / row[key + "_hi"][l], if any.
+void add_interval(json& record, const json& row, const std::string& key, std::size_t l) {
+  const auto lo = row.find(key + "_lo");
+  const auto hi = row.find(key + "_hi");
+  if (lo == row.end() || hi == row.end() || !lo->is_array() || l >= lo->size()) return;
+  if (!(*lo)[l].is_number() || !(*hi)[l].is_number()) return;
+  record["95% low"] = (*lo)[l];
+  record["95% high"] = (*hi)[l];
+}
+
+bool has_intervals(const json& records) {
+  return std::any_of(records.begin(), records.end(),
+                     [](const json& r) { return r.contains("95% low"); });
+}
+
+// The line chart with each point's 95% interval as an error bar (a layer over the same data).
+json with_intervals(json chart) {
+  if (!has_intervals(chart["data"]["values"])) return chart;
+  json y = {
+      {"field", "95% low"}, {"type", "quantitative"}, {"title", chart["encoding"]["y"]["title"]}};
+  if (chart["encoding"]["y"].contains("scale")) y["scale"] = chart["encoding"]["y"]["scale"];
+  json bars = {
+      {"mark", {{"type", "errorbar"}, {"ticks", true}}},
+      {"encoding", {{"x", chart["encoding"]["x"]}, {"y", y}, {"y2", {{"field", "95% high"}}}}}};
+  if (chart["encoding"].contains("color")) bars["encoding"]["color"] = chart["encoding"]["color"];
+  json line = {{"mark", chart["mark"]}, {"encoding", chart["encoding"]}};
+  chart.erase("mark");
+  chart.erase("encoding");
+  chart["layer"] = json::array({line, bars});
+  return chart;
+}
+
 report::Section overview_section(const json& variants) {
   report::Section overview{"Variants",
                            "Each network, with its accuracy on the analysis set at the final "
@@ -123,12 +159,14 @@ report::Section overview_section(const json& variants) {
                           v["train_fraction"], classes.empty() ? "all" : classes,
                           v["ordered"].get<bool>() ? "yes" : "no", v["epochs"], v["final_accuracy"],
                           source_text(v)});
-    const auto& last = v["modularity"].back()["values"];
+    const auto& last_row = v["modularity"].back();
+    const auto& last = last_row["values"];
     for (std::size_t l = 0; l < last.size(); ++l) {
       modularity_records.push_back({{"variant", v["name"]},
                                     {"layer index", l},
                                     {"layer", v["layers"][l]},
                                     {"modularity", last[l]}});
+      add_interval(modularity_records.back(), last_row, "values", l);
     }
   }
   overview.tables.push_back(table);
@@ -136,10 +174,12 @@ report::Section overview_section(const json& variants) {
                                              "variant", "layer index", "modularity");
   modularity_chart["encoding"]["tooltip"].insert(modularity_chart["encoding"]["tooltip"].begin(),
                                                  {{"field", "layer"}});
-  overview.figures.push_back({"study-modularity", "Modularity vs layer, final epoch",
-                              "Modularity of each layer's SSC graph with the class labels "
-                              "(eq. 5); hover a point for the layer's name.",
-                              modularity_chart});
+  overview.figures.push_back(
+      {"study-modularity", "Modularity vs layer, final epoch",
+       std::string("Modularity of each layer's SSC graph with the class labels (eq. 5); hover a "
+                   "point for the layer's name. Replicates (seeds) are lines of their own. ") +
+           (has_intervals(modularity_records) ? kIntervalCaption : ""),
+       with_intervals(modularity_chart)});
   return overview;
 }
 
@@ -181,12 +221,13 @@ void add_dynamics_sections(const json& variants, report::Report& page) {
       for (const auto& row : v["dynamics"]) {
         for (std::size_t l = 0; l < layers.size(); ++l) {
           records.push_back({{"epoch", row["epoch"]}, {"layer", layers[l]}, {key, row[key][l]}});
+          add_interval(records.back(), row, key, l);
         }
       }
       section.figures.push_back(
           {figure_id(std::string("dynamics-").append(name).append("-").append(key)),
-           std::string(title).append(" vs epoch"), "",
-           report::line_chart(records, "epoch", key, "layer", "epoch", title)});
+           std::string(title).append(" vs epoch"), has_intervals(records) ? kIntervalCaption : "",
+           with_intervals(report::line_chart(records, "epoch", key, "layer", "epoch", title))});
     }
     report::Table accuracy{"Accuracy on the analysis set per epoch", {"epoch", "accuracy"}};
     for (const auto& row : v["dynamics"]) accuracy.rows.push_back({row["epoch"], row["accuracy"]});
@@ -205,8 +246,9 @@ void add_heatmap_sections(const json& variants, report::Report& page) {
                             "value. Block-diagonal strength: mean SSC-CKA of adjacent layers "
                             "minus the mean over layers two or more apart."};
     std::vector<std::pair<std::string, json>> specs;
-    report::Table strength{"Block-diagonal strength",
-                           {"variant", "epoch", "adjacent", "distant", "strength"}};
+    report::Table strength{
+        "Block-diagonal strength",
+        {"variant", "epoch", "adjacent", "distant", "strength", "strength SE (bootstrap)"}};
     for (const auto& v : variants) {
       if (v["group"] != group) continue;
       const auto names = v["layers"].get<std::vector<std::string>>();
@@ -218,8 +260,8 @@ void add_heatmap_sections(const json& variants, report::Report& page) {
       specs.emplace_back(title,
                          report::heatmap(names, names, values_of(last["values"]), "SSC-CKA"));
       for (const auto& h : v["heatmaps"]) {
-        strength.rows.push_back(
-            {v["name"], h["epoch"], h["adjacent"], h["distant"], h["strength"]});
+        strength.rows.push_back({v["name"], h["epoch"], h["adjacent"], h["distant"], h["strength"],
+                                 h.value("strength_se", json())});
       }
       if (v["heatmaps"].size() > 1) {
         std::vector<std::pair<std::string, json>> by_epoch;

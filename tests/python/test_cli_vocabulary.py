@@ -338,3 +338,17 @@ def test_labels_used_only_as_a_partition_do_not_warn(sublens, graph, tmp_path):
     proc = sublens("modularity", graph, "--labels", tmp_path / "labels.npy", check=True)
 
     assert proc.stderr == "" and json.loads(proc.stdout)["n_classes"] == 10
+
+
+def test_libtorch_commands_pass_every_argument_through(tmp_path):
+    """train/extract/models hand all their arguments, -q included, to sublens-torch."""
+    fake = tmp_path / "fake-sublens-torch"
+    fake.write_text('#!/bin/sh\nprintf \'%s\\n\' "$@"\n')
+    fake.chmod(0o755)
+    args = ["--model", "cnn2", "--layers", "pool1,pool2", "-q", "--threads", "2"]
+
+    proc = subprocess.run([BIN, "models", *args], capture_output=True, text=True, timeout=60,
+                          env={"SUBLENS_TORCH": str(fake), "PATH": "/usr/bin:/bin"})
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:-1] == ["models", *args]
