@@ -27,18 +27,6 @@ std::string figure_id(const std::string& text) {
   return id;
 }
 
-// Several specs in one row, each with its title (one figure, so one PNG/SVG for papers).
-json side_by_side(const std::vector<std::pair<std::string, json>>& specs) {
-  json row = json::array();
-  for (const auto& [title, spec] : specs) {
-    json one = spec;
-    one.erase("$schema");
-    one["title"] = title;
-    row.push_back(one);
-  }
-  return {{"hconcat", row}, {"resolve", {{"scale", {{"color", "shared"}}}}}};
-}
-
 std::pair<int, int> png_size(const std::string& bytes) {
   if (bytes.size() < 24) return {0, 0};
   auto be32 = [&](std::size_t at) {
@@ -242,8 +230,9 @@ void add_heatmap_sections(const json& variants, report::Report& page) {
   for (const auto& group : group_order(variants)) {
     report::Section section{"SSC-CKA between layers: " + group + " (paper A, Fig. 3-7)",
                             "Pairwise SSC-CKA between the analysed layers of each network at its "
-                            "final epoch, side by side; hover a cell for both layers and the "
-                            "value. Block-diagonal strength: mean SSC-CKA of adjacent layers "
+                            "final epoch, side by side on one colour scale (0-1, shared by every "
+                            "panel); hover a cell for both layers and the value. Block-diagonal "
+                            "strength: mean SSC-CKA of adjacent layers "
                             "minus the mean over layers two or more apart."};
     std::vector<std::pair<std::string, json>> specs;
     report::Table strength{
@@ -271,12 +260,12 @@ void add_heatmap_sections(const json& variants, report::Report& page) {
         }
         section.figures.push_back(
             {figure_id("heatmaps-" + v["name"].get<std::string>() + "-epochs"),
-             "SSC-CKA by epoch: " + v["name"].get<std::string>(), "", side_by_side(by_epoch)});
+             "SSC-CKA by epoch: " + v["name"].get<std::string>(), "", report::panels(by_epoch)});
       }
     }
     section.figures.insert(section.figures.begin(),
                            report::Figure{figure_id("heatmaps-" + group), "SSC-CKA: " + group, "",
-                                          side_by_side(specs)});
+                                          report::panels(specs)});
     section.tables.push_back(strength);
     page.sections.push_back(section);
   }
