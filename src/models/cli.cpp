@@ -147,7 +147,7 @@ json torchscript_run(const ExtractOptions& options, const TorchScriptOptions& sc
                      const std::filesystem::path& labels) {
   if (options.output.empty() || !detail::is_run_output(options.output)) {
     throw std::invalid_argument(
-        "several --torchscript models record a run folder: -o RUNDIR (no extension)");
+        "several --torchscript models record a run folder: -o RUNDIR (not .safetensors or .npz)");
   }
   const std::pair<bool, const char*> run_only[] = {{!options.run_dir.empty(), "--run"},
                                                    {options.all_epochs, "--all-epochs"},
@@ -207,7 +207,7 @@ Runner setup_extract(CLI::App& app) {
   app.add_option("--max-memory", options->max_memory_gb, "Refuse captures needing more GB")
       ->capture_default_str();
   app.add_option("-o,--output", options->output,
-                 "Activations .safetensors or .npz, or a run folder (no extension: run.json, "
+                 "Activations .safetensors or .npz, or a run folder (any other name: run.json, "
                  "labels, inputs and per-epoch files; see README)");
   return [options, script, model_paths, labels] {
     if (!model_paths->empty() &&

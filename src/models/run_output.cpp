@@ -49,8 +49,10 @@ void check_same_run(const io::RunFolder& existing, const std::vector<CapturePoin
 
 bool is_run_output(const fs::path& output) {
   if (output.empty()) return false;
+  // Only the two array formats name a file: a folder may have a dot in its name ("a.seed1").
+  const std::string ext = output.extension().string();
   std::error_code error;
-  return output.extension().empty() || fs::is_directory(output, error);
+  return (ext != ".safetensors" && ext != ".npz") || fs::is_directory(output, error);
 }
 
 io::RunFolder open_run_output(const fs::path& dir, const std::vector<CapturePoint>& layers,

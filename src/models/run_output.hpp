@@ -15,7 +15,8 @@
 
 namespace sublens::models::detail {
 
-// Whether `-o` names a run folder (no extension, or an existing folder) rather than a file.
+// Whether `-o` names a run folder rather than a file: anything but a .safetensors or .npz path,
+// or an existing folder.
 bool is_run_output(const std::filesystem::path& output);
 
 // What a capture puts in a run folder besides the epochs.

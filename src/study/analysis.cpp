@@ -171,7 +171,7 @@ std::vector<json> ssc_graphs(Analysis& a) {
   if (a.options.layers.empty()) {
     args.emplace_back("--all-layers");
   } else {
-    for (const auto& layer : a.checked.layers) args.insert(args.end(), {"--layer", layer});
+    for (const auto& layer : a.checked.layers) args.insert(args.end(), {"--layers", layer});
   }
   return a.steps.run({"ssc",
                       args,
@@ -232,8 +232,7 @@ json cka_between_layers(Analysis& a, const std::string& name, std::vector<std::s
                         const fs::path& input) {
   const fs::path npy = a.dir / (name + ".npy");
   const std::vector<std::string>& layers = a.checked.layers;
-  args.emplace_back("--layers");
-  args.insert(args.end(), layers.begin(), layers.end());
+  for (const auto& layer : layers) args.insert(args.end(), {"--layers", layer});
   args.insert(args.end(), {"-o", npy.string()});
   const json summary = a.steps.run({name, args, {input}, {npy}}).at(0);
   const RowMatrix ordered = in_layer_order(io::read_matrix(npy), summary, layers, name);

@@ -82,7 +82,7 @@ std::vector<std::string> ssc_args(const StudyContext& context, const Variant& va
     args.insert(args.end(), {"--all-layers", "-o", variant.paths.graphs(epoch).string()});
     return args;
   }
-  for (const auto& layer : variant.layers) args.insert(args.end(), {"--layer", layer});
+  for (const auto& layer : variant.layers) args.insert(args.end(), {"--layers", layer});
   // One layer: ssc writes a file, not a folder.
   args.insert(args.end(), {"-o", variant.layers.size() == 1
                                      ? variant.paths.graph(epoch, variant.layers[0]).string()
@@ -149,7 +149,7 @@ json cka_to_final(StudyContext& context, const Variant& variant, const std::stri
   std::vector<std::string> args = {"cka-matrix", a.string(), b.string(),     "--kind",
                                    kind,         "-o",       output.string()};
   if (kind == "linear" && !variant.all_layers) {
-    for (const auto& layer : variant.layers) args.insert(args.end(), {"--layer", layer});
+    for (const auto& layer : variant.layers) args.insert(args.end(), {"--layers", layer});
   }
   const json summary = context.steps
                            .run({step_name(kind + "-cka-to-final", variant.plan->name, epoch),
@@ -303,9 +303,8 @@ json nmf_sweep(StudyContext& context, const Variant& variant) {
                                    std::to_string(plan.nmf_max_iterations),
                                    "--shift-min",
                                    "-o",
-                                   nmf_dir.string(),
-                                   "--layers"};
-  args.insert(args.end(), variant.nmf_layers.begin(), variant.nmf_layers.end());
+                                   nmf_dir.string()};
+  for (const auto& layer : variant.nmf_layers) args.insert(args.end(), {"--layers", layer});
   const json sweep = context.steps
                          .run({step_name("nmf", variant.plan->name),
                                args,
@@ -338,9 +337,8 @@ json spectra(StudyContext& context, const Variant& variant) {
   const fs::path out = context.dir / "spectra" / variant.plan->name;
   std::vector<std::string> args = {"spectrum", variant.nmf_acts.string(),
                                    "-k",       std::to_string(context.plan.spectrum_k),
-                                   "-o",       out.string(),
-                                   "--layers"};
-  args.insert(args.end(), variant.nmf_layers.begin(), variant.nmf_layers.end());
+                                   "-o",       out.string()};
+  for (const auto& layer : variant.nmf_layers) args.insert(args.end(), {"--layers", layer});
   const json spectrum = context.steps
                             .run({step_name("spectrum", variant.plan->name),
                                   args,

@@ -515,4 +515,8 @@ def test_two_seeds_per_variant_are_replicates_with_mean_sd_and_spread(tmp_path):
     assert "Criterion: held when" in html and "Measured:" in html
     if chromium() is None:
         pytest.skip("Chromium not installed")
-    assert render_in_chromium(out / "report.html", tmp_path, "seeds-report.png") >= 3
+    # One epoch: the modularity figure (with the bootstrap intervals as error bars) and the
+    # group's heatmaps.
+    specs = json.loads(re.search(r'id="sublens-specs">(.*?)</script>', html, re.S).group(1))
+    assert "errorbar" in json.dumps(specs["study-modularity"])
+    assert render_in_chromium(out / "report.html", tmp_path, "seeds-report.png") == 2
