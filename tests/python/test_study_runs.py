@@ -269,10 +269,12 @@ def test_two_runs_of_different_depths_share_heatmaps_and_the_depth_finding(recor
     assert "2 points" in depth[0]["reason"] and "Spearman rho" in depth[0]["criterion"]
     assert depth[0]["measured"]
     html = (out / "report.html").read_text()
-    # One figure holds both heatmaps side by side (hconcat of the two variants' specs).
+    # One figure holds both heatmaps side by side (panels of the two variants' specs, wrapped to
+    # the page, on one colour scale).
     spec = json.JSONDecoder().raw_decode(html, html.index('"heatmaps-runs":{') + 16)[0]
-    assert [part["title"] for part in spec["hconcat"]] == ["shallow (Net)", "deep (Net)"]
-    rows_of = [{v["row"] for v in part["data"]["values"]} for part in spec["hconcat"]]
+    assert [part["title"] for part in spec["concat"]] == ["shallow (Net)", "deep (Net)"]
+    assert spec["resolve"]["scale"]["color"] == "shared"
+    rows_of = [{v["row"] for v in part["data"]["values"]} for part in spec["concat"]]
     assert len(rows_of[0]) == 3 and len(rows_of[1]) == 5
 
 
