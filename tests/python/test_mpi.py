@@ -67,12 +67,12 @@ def test_split_solve_equals_single_process(layers, tmp_path, processes):
 
 
 def test_single_process_json_has_no_process_count(layers, tmp_path):
-    row = parse_json_lines(run_sublens("ssc", layers, "--layer", "late", "-o", tmp_path / "w.npz", check=True).stdout)[0]
+    row = parse_json_lines(run_sublens("ssc", layers, "--layers", "late", "-o", tmp_path / "w.npz", check=True).stdout)[0]
     assert "processes" not in row
 
 
 def test_bad_input_under_mpirun_fails_once_and_writes_nothing(layers, tmp_path):
-    proc = mpi_sublens(3, "ssc", layers, "--layer", "nope", "-o", tmp_path / "w.npz")
+    proc = mpi_sublens(3, "ssc", layers, "--layers", "nope", "-o", tmp_path / "w.npz")
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("sublens ssc: error:")]
     assert len(errors) == 1 and "nope" in errors[0], proc.stderr
@@ -80,7 +80,7 @@ def test_bad_input_under_mpirun_fails_once_and_writes_nothing(layers, tmp_path):
 
 
 def test_admm_refuses_to_split(layers, tmp_path):
-    proc = mpi_sublens(2, "ssc", layers, "--layer", "late", "--solver", "admm", "-o", tmp_path / "w.npz")
+    proc = mpi_sublens(2, "ssc", layers, "--layers", "late", "--solver", "admm", "-o", tmp_path / "w.npz")
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and "ADMM" in errors[0], proc.stderr
