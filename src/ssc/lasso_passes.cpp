@@ -161,7 +161,7 @@ void solve_blocks(const Inputs& in, double tau, const Options& options, int thre
   if (options.schedule != nullptr) {  // a few blocks per process, for the dynamic schedule
     const Index share =
         (n + 4 * options.schedule->processes() - 1) / (4 * options.schedule->processes());
-    width = std::clamp<Index>(share, std::min<Index>(n, 64), width);
+    width = std::min(width, std::max(share, std::min<Index>(n, 64)));  // never above the budget
   }
   block_bytes =
       sizeof(Scalar) * static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(2 * n + d);
