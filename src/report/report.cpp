@@ -383,15 +383,21 @@ json heatmap(const std::vector<std::string>& row_names, const std::vector<std::s
          {{"condition", {{"test", "datum.value < 0.5"}, {"value", "white"}}}, {"value", "black"}}},
         {"opacity",
          {{"condition", {{"test", std::string(kShowValues)}, {"value", 1}}}, {"value", 0}}}}}};
-  return {
-      {"params", json::array({show_values_param()})},
+  json spec = {
       {"width", cell * static_cast<int>(col_names.size())},
       {"height", cell * static_cast<int>(row_names.size())},
       {"data", {{"values", cells}}},
       {"encoding",
        {{"x", {{"field", "col"}, {"type", "ordinal"}, {"sort", col_names}, {"title", col_title}}},
         {"y", {{"field", "row"}, {"type", "ordinal"}, {"sort", row_names}, {"title", row_title}}}}},
-      {"layer", json::array({cells_layer, text_layer})}};
+      {"layer", json::array({cells_layer})}};
+  // Values are legible up to about 20 x 20 cells; larger matrices stay a plain heatmap.
+  constexpr std::size_t kMostCellsWithValues = 400;
+  if (cells.size() <= kMostCellsWithValues) {
+    spec["params"] = json::array({show_values_param()});
+    spec["layer"].push_back(text_layer);
+  }
+  return spec;
 }
 
 json panels(const std::vector<std::pair<std::string, json>>& specs, int max_width) {

@@ -168,6 +168,12 @@ TEST(Heatmap, ShowsValuesInCellsBehindOneCheckboxAndALegend) {
   ASSERT_EQ(spec["params"].size(), 1u);
   EXPECT_EQ(spec["params"][0]["value"], true);  // static figures keep the values
   EXPECT_EQ(spec["params"][0]["bind"]["input"], "checkbox");
+  // 21 x 21 cells: too small for text, a plain heatmap.
+  const std::vector<std::string> many(21, "n");
+  const json big =
+      heatmap(many, many, std::vector<std::vector<double>>(21, std::vector<double>(21)), "O");
+  EXPECT_EQ(big["layer"].size(), 1u);
+  EXPECT_FALSE(big.contains("params"));
 }
 
 TEST(Panels, WrapToTheWidthShareTheColourScaleAndOneCheckbox) {

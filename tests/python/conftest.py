@@ -63,6 +63,11 @@ def chromium():
     return None
 
 
+# A study report has dozens of figures; with the other tests compiling beside it (make test runs
+# two at once on two cores), Chromium has taken more than 120 s to render one.
+CHROMIUM_SECONDS = 400
+
+
 def render_in_chromium(html_file, tmp_path, screenshot_name):
     """Opens a report in headless Chromium (file:// URL, everything inlined, no network); fails on
     any console error, uncaught exception or figure vega-embed did not render; saves a screenshot
@@ -78,12 +83,12 @@ def render_in_chromium(html_file, tmp_path, screenshot_name):
 
     # At 1400 px, a common laptop width: no figure may stick out of the page.
     dom = subprocess.run([*flags, "--window-size=1400,2400", "--dump-dom", url], capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=CHROMIUM_SECONDS)
     artifacts = os.path.join(os.path.dirname(BIN), "..", "test-artifacts")
     os.makedirs(artifacts, exist_ok=True)
     screenshot = os.path.join(artifacts, screenshot_name)
     shot = subprocess.run([*flags, f"--screenshot={screenshot}", "--window-size=1400,2400", url],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=CHROMIUM_SECONDS)
 
     assert dom.returncode == 0, dom.stderr[-2000:]
     errors = re.search(r'<div id="sublens-errors">(.*?)</div>', dom.stdout, re.S)

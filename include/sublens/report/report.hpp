@@ -121,8 +121,8 @@ nlohmann::json line_chart(const nlohmann::json& values, const std::string& x, co
                           const std::string& y_title, bool log_y = false);
 
 // Heatmap of a rows x cols matrix with names, on a fixed 0-1 viridis scale with its legend; the
-// tooltip shows both names and the value, and each cell shows its value (two decimals) unless the
-// page's "values in cells" checkbox is cleared (static figures keep the values).
+// tooltip shows both names and the value, and up to 20 x 20 cells each cell shows its value (two
+// decimals) unless the page's "values in cells" checkbox is cleared (static figures keep them).
 nlohmann::json heatmap(const std::vector<std::string>& row_names,
                        const std::vector<std::string>& col_names,
                        const std::vector<std::vector<double>>& values,
