@@ -18,6 +18,7 @@ Example::
 figures) are imported on first use, so ``import sublens`` loads neither torch nor matplotlib.
 """
 
+from . import _results
 from ._results import (  # noqa: F401
     CkaResult,
     CommunityResult,
@@ -59,18 +60,7 @@ from ._sublens import (  # noqa: F401
 __version__ = "0.1.0"
 
 __all__ = [
-    "CkaResult",
-    "CommunityResult",
-    "CoupledNmfResult",
-    "EmbeddingResult",
-    "ModularityResult",
-    "Neighbor",
-    "Neighborhood",
-    "Result",
-    "SpectralClusteringResult",
-    "SpectrumResult",
-    "SscLabelResult",
-    "SscResult",
+    *_results.__all__,
     "cka",
     "cka_matrix",
     "coupled_nmf",
