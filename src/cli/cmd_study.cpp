@@ -17,7 +17,7 @@ namespace {
 
 struct StudyCommand {
   std::filesystem::path plan;
-  std::vector<std::filesystem::path> runs;
+  std::vector<std::string> runs;
   study::StudyOptions options;
   bool check = false;
 };
@@ -27,8 +27,10 @@ nlohmann::json study_command(const StudyCommand& command) {
     throw std::invalid_argument("give a PLAN or one or more --run RUN, not both");
   }
   // The whole plan (or every run folder) is checked before DIR is created or any step runs.
+  std::vector<study::RunArgument> runs;
+  for (const auto& run : command.runs) runs.push_back(study::parse_run_argument(run));
   const study::Plan plan =
-      command.plan.empty() ? study::plan_for_runs(command.runs) : study::read_plan(command.plan);
+      command.plan.empty() ? study::plan_for_runs(runs) : study::read_plan(command.plan);
   if (command.check) {
     nlohmann::json summary = study::check_plan(plan);
     summary["command"] = "study";
@@ -49,13 +51,16 @@ const bool registered = register_command(
     {"study",
      "Run a study plan, or analyse recorded runs: SSC graphs, every measure, tables + report",
      "sublens study plans/fashion-mnist-depth.toml -o depth/   # rerun to resume\n"
-     "  sublens study --run runs/resnet18 --run runs/resnet34 -o study/",
+     "  sublens study --run runs/resnet18 --run runs/resnet34 -o study/\n"
+     "  sublens study --run r18=runs/r18-seed0,runs/r18-seed1 --run 'r34=runs/r34-seed*' -o s/",
      [](CLI::App& app) {
        auto command = std::make_shared<StudyCommand>();
        app.add_option("PLAN", command->plan, "Study plan (TOML; see plans/README.md)");
        app.add_option("--run", command->runs,
                       "A recorded run folder (run.json, per-epoch activations; see README); "
-                      "repeatable: each is a variant of one group, analysed as its data allows");
+                      "repeatable: each is a variant of one group, analysed as its data allows; "
+                      "NAME=DIR,DIR,... (globs allowed): one network's runs with different "
+                      "seeds, analysed as replicates of NAME");
        app.add_option("-o,--output", command->options.output,
                       "Output folder (created if missing; required unless --check)");
        app.add_flag("--check", command->check,

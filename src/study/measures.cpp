@@ -447,7 +447,8 @@ json measure_variant(StudyContext& context, const Variant& variant) {
                  {"run", relative_to_dir(variant.run.dir, context.dir)}});
   const VariantPlan& plan = *variant.plan;
   record["replicate_of"] = plan.replicate_of.empty() ? json() : json(plan.replicate_of);
-  record["seed"] = variant.recorded() ? json() : json(plan.seed);
+  // A recorded run's seed is known only for replicates (metadata.seed, or their index).
+  record["seed"] = variant.recorded() && plan.replicate_of.empty() ? json() : json(plan.seed);
   return record;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -128,6 +129,19 @@ int planned_steps(const Variant& variant);
 // tables.cpp
 extern const std::vector<std::string> kStudyTables;
 void write_study_tables(const json& variants, const fs::path& dir);
+
+// spread.cpp: replicates in the report. Variant name -> the variant it replicates.
+std::map<std::string, std::string> replicate_groups(const json& variants);
+// "NAME (mean of k seeds)": the series a replicated network is drawn as.
+std::string replicate_label(const std::string& group, const json& variants);
+// Chart records whose `series` field names a replicate pooled per replicate group and equal
+// `keys` fields: `y` becomes the mean over the seeds, "seed low"/"seed high" mean -/+ the sample
+// standard deviation, "seeds" the per-seed values; the other records are kept as they are.
+json pool_replicates(const json& records, const json& variants, const std::string& series,
+                     const std::vector<std::string>& keys, const std::string& y);
+// A line chart with error bars for the records' "95% low"/"95% high" (bootstrap) and "seed
+// low"/"seed high" (replicates) fields, where any record has them.
+json with_bars(json chart);
 
 // study_report.cpp
 report::Report study_report(const json& study, const fs::path& dir);

@@ -458,45 +458,6 @@ Plan read_plan(const fs::path& file) {
   return parse_plan(text.str(), file);
 }
 
-Plan plan_for_runs(const std::vector<fs::path>& runs) {
-  Plan plan;
-  plan.file = "--run";
-  plan.name = "runs";
-  std::set<std::string> names;
-  std::int64_t smallest_n = std::numeric_limits<std::int64_t>::max();
-  for (const auto& dir : runs) {
-    const io::RunFolder run = io::read_run(dir, /*check_values=*/true);
-    if (run.epochs.empty()) {
-      throw InputError(run.json_file().string(), "epochs", "must list at least one epoch");
-    }
-    smallest_n = std::min<std::int64_t>(smallest_n, run.n_inputs);
-    VariantPlan variant;
-    variant.run = fs::weakly_canonical(fs::absolute(dir));
-    variant.group = "runs";
-    // The folder's name, made a valid and unique variant name.
-    std::string name;
-    for (char c : variant.run.filename().string()) {
-      name +=
-          std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ? c : '_';
-    }
-    if (name.empty() || name == "." || name == "..") name = "run";
-    const std::string base = name;
-    for (int k = 2; !names.insert(name).second; ++k) name = base + "-" + std::to_string(k);
-    variant.name = name;
-    variant.layers.clear();  // every layer of the run
-    variant.dynamics = run.epochs.size() > 1;
-    variant.inputs = true;
-    plan.variants.push_back(variant);
-  }
-  plan.nmf_ranks.erase(std::remove_if(plan.nmf_ranks.begin(), plan.nmf_ranks.end(),
-                                      [&](int rank) { return rank >= smallest_n; }),
-                       plan.nmf_ranks.end());
-  for (auto& variant : plan.variants) {
-    variant.nmf = !plan.nmf_ranks.empty() && fs::is_regular_file(variant.run / "inputs.npy");
-  }
-  return plan;
-}
-
 json to_json(const Plan& plan) {
   json variants = json::array();
   for (const auto& v : plan.variants) {

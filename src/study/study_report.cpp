@@ -97,7 +97,22 @@ std::string source_text(const json& v) {
 
 const char* const kIntervalCaption =
     "Bars: the 95% bootstrap interval over the analysis inputs (plan key bootstrap), the "
-    "measure's own noise floor.";
+    "measure's own noise floor. ";
+const char* const kSpreadCaption =
+    "A network trained with several seeds (replicates) is one line: the mean over its seeds, "
+    "with bars of +/- one standard deviation across the seeds (the training's own "
+    "variability); hover a point for each seed's value (also in replicates.csv). ";
+
+bool has_field(const json& records, const std::string& field) {
+  return std::any_of(records.begin(), records.end(),
+                     [&](const json& r) { return r.contains(field); });
+}
+
+// The captions of the bars a chart's records have.
+std::string bars_caption(const json& records) {
+  return std::string(has_field(records, "95% low") ? kIntervalCaption : "") +
+         (has_field(records, "seed low") ? kSpreadCaption : "");
+}
 
 // A record's 95% bootstrap interval from row[key + "_lo"][l] / row[key + "_hi"][l], if any.
 void add_interval(json& record, const json& row, const std::string& key, std::size_t l) {
@@ -107,28 +122,6 @@ void add_interval(json& record, const json& row, const std::string& key, std::si
   if (!(*lo)[l].is_number() || !(*hi)[l].is_number()) return;
   record["95% low"] = (*lo)[l];
   record["95% high"] = (*hi)[l];
-}
-
-bool has_intervals(const json& records) {
-  return std::any_of(records.begin(), records.end(),
-                     [](const json& r) { return r.contains("95% low"); });
-}
-
-// The line chart with each point's 95% interval as an error bar (a layer over the same data).
-json with_intervals(json chart) {
-  if (!has_intervals(chart["data"]["values"])) return chart;
-  json y = {
-      {"field", "95% low"}, {"type", "quantitative"}, {"title", chart["encoding"]["y"]["title"]}};
-  if (chart["encoding"]["y"].contains("scale")) y["scale"] = chart["encoding"]["y"]["scale"];
-  json bars = {
-      {"mark", {{"type", "errorbar"}, {"ticks", true}}},
-      {"encoding", {{"x", chart["encoding"]["x"]}, {"y", y}, {"y2", {{"field", "95% high"}}}}}};
-  if (chart["encoding"].contains("color")) bars["encoding"]["color"] = chart["encoding"]["color"];
-  json line = {{"mark", chart["mark"]}, {"encoding", chart["encoding"]}};
-  chart.erase("mark");
-  chart.erase("encoding");
-  chart["layer"] = json::array({line, bars});
-  return chart;
 }
 
 report::Section overview_section(const json& variants) {
@@ -158,6 +151,8 @@ report::Section overview_section(const json& variants) {
     }
   }
   overview.tables.push_back(table);
+  modularity_records =
+      pool_replicates(modularity_records, variants, "variant", {"layer index"}, "modularity");
   auto modularity_chart = report::line_chart(modularity_records, "layer index", "modularity",
                                              "variant", "layer index", "modularity");
   modularity_chart["encoding"]["tooltip"].insert(modularity_chart["encoding"]["tooltip"].begin(),
@@ -165,9 +160,9 @@ report::Section overview_section(const json& variants) {
   overview.figures.push_back(
       {"study-modularity", "Modularity vs layer, final epoch",
        std::string("Modularity of each layer's SSC graph with the class labels (eq. 5); hover a "
-                   "point for the layer's name. Replicates (seeds) are lines of their own. ") +
-           (has_intervals(modularity_records) ? kIntervalCaption : ""),
-       with_intervals(modularity_chart)});
+                   "point for the layer's name. ") +
+           bars_caption(modularity_records),
+       with_bars(modularity_chart)});
   return overview;
 }
 
@@ -190,37 +185,92 @@ report::Table table1_by_epoch(const json& v) {
   return table;
 }
 
-// Paper A, Fig. 1-2, and Table 1 per layer and epoch.
+const std::vector<std::pair<std::string, std::string>> kDynamicsMeasures = {
+    {"modularity", "Modularity"},
+    {"ssc_cka_to_final", "SSC-CKA to the final epoch"},
+    {"linear_cka_to_final", "Linear-CKA to the final epoch"}};
+
+// The chart records of the variants' dynamics: per epoch and layer, the measure `key` (with its
+// bootstrap interval), or with key "accuracy" the network's accuracy per epoch; replicates pooled.
+json dynamics_records(const std::vector<const json*>& members, const json& variants,
+                      const std::string& key) {
+  json records = json::array();
+  for (const json* v : members) {
+    const auto& layers = (*v)["layers"];
+    for (const auto& row : (*v)["dynamics"]) {
+      if (key == "accuracy") {
+        records.push_back({{"variant", (*v)["name"]}, {"epoch", row["epoch"]}, {key, row[key]}});
+        continue;
+      }
+      for (std::size_t l = 0; l < layers.size(); ++l) {
+        records.push_back({{"variant", (*v)["name"]},
+                           {"epoch", row["epoch"]},
+                           {"layer", layers[l]},
+                           {key, row[key][l]}});
+        add_interval(records.back(), row, key, l);
+      }
+    }
+  }
+  const std::vector<std::string> keys = key == "accuracy"
+                                            ? std::vector<std::string>{"epoch"}
+                                            : std::vector<std::string>{"epoch", "layer"};
+  return pool_replicates(records, variants, "variant", keys, key);
+}
+
+// Paper A, Fig. 1-2 as one figure: a panel per measure against the epoch (one colour per layer,
+// shared by the panels) and the network's accuracy.
+report::Figure dynamics_figure(const std::vector<const json*>& members, const json& variants,
+                               const std::string& name) {
+  std::vector<std::pair<std::string, json>> panels;
+  std::string caption;
+  for (const auto& [key, title] : kDynamicsMeasures) {
+    const json records = dynamics_records(members, variants, key);
+    if (caption.empty()) caption = bars_caption(records);
+    panels.emplace_back(title + " vs epoch", with_bars(report::line_chart(
+                                                 records, "epoch", key, "layer", "epoch", title)));
+  }
+  panels.emplace_back("Accuracy on the analysis set",
+                      with_bars(report::line_chart(dynamics_records(members, variants, "accuracy"),
+                                                   "epoch", "accuracy", "", "epoch", "accuracy")));
+  return {figure_id("dynamics-" + name), "Training dynamics: " + name,
+          "One colour per layer in every panel. " + caption, report::panels(panels)};
+}
+
+report::Section dynamics_section(const std::string& title) {
+  return {"Training dynamics: " + title + " (paper A, Fig. 1-2)",
+          "Per layer, at every epoch: modularity of the SSC graph with the class labels, and CKA "
+          "of the layer at that epoch with the same layer at the final epoch (SSC-CKA on the "
+          "graphs, Linear-CKA on the activations), beside the network's accuracy."};
+}
+
+// Paper A, Fig. 1-2, and Table 1 per layer and epoch; a replicated network once, its seeds
+// pooled (Table 1 per seed).
 void add_dynamics_sections(const json& variants, report::Report& page) {
+  const auto replicated = replicate_groups(variants);
+  std::set<std::string> done;
   for (const auto& v : variants) {
     if (v["dynamics"].empty()) continue;
     const std::string name = v["name"].get<std::string>();
-    report::Section section{"Training dynamics: " + name + " (paper A, Fig. 1-2)",
-                            "Per layer, at every epoch: modularity of the SSC graph with the "
-                            "class labels, and CKA of the layer at that epoch with the same layer "
-                            "at the final epoch (SSC-CKA on the graphs, Linear-CKA on the "
-                            "activations)."};
-    const auto& layers = v["layers"];
-    for (const auto& [key, title] :
-         {std::pair<std::string, std::string>{"modularity", "Modularity"},
-          {"ssc_cka_to_final", "SSC-CKA to the final epoch"},
-          {"linear_cka_to_final", "Linear-CKA to the final epoch"}}) {
-      json records = json::array();
-      for (const auto& row : v["dynamics"]) {
-        for (std::size_t l = 0; l < layers.size(); ++l) {
-          records.push_back({{"epoch", row["epoch"]}, {"layer", layers[l]}, {key, row[key][l]}});
-          add_interval(records.back(), row, key, l);
-        }
-      }
-      section.figures.push_back(
-          {figure_id(std::string("dynamics-").append(name).append("-").append(key)),
-           std::string(title).append(" vs epoch"), has_intervals(records) ? kIntervalCaption : "",
-           with_intervals(report::line_chart(records, "epoch", key, "layer", "epoch", title))});
+    const auto group = replicated.find(name);
+    if (group == replicated.end()) {
+      report::Section section = dynamics_section(name);
+      section.figures.push_back(dynamics_figure({&v}, variants, name));
+      section.tables.push_back(table1_by_epoch(v));
+      page.sections.push_back(section);
+      continue;
     }
-    report::Table accuracy{"Accuracy on the analysis set per epoch", {"epoch", "accuracy"}};
-    for (const auto& row : v["dynamics"]) accuracy.rows.push_back({row["epoch"], row["accuracy"]});
-    section.tables.push_back(accuracy);
-    section.tables.push_back(table1_by_epoch(v));
+    if (!done.insert(group->second).second) continue;
+    std::vector<const json*> members;
+    for (const auto& m : variants) {
+      if (m.value("replicate_of", json()) == json(group->second)) members.push_back(&m);
+    }
+    report::Section section = dynamics_section(replicate_label(group->second, variants));
+    section.figures.push_back(dynamics_figure(members, variants, group->second));
+    for (const json* m : members) {
+      report::Table table = table1_by_epoch(*m);
+      table.title = (*m)["name"].get<std::string>() + ": " + table.title;
+      section.tables.push_back(table);
+    }
     page.sections.push_back(section);
   }
 }
@@ -399,10 +449,12 @@ void add_nmf_sections(const json& variants, const fs::path& dir, report::Report&
     section.tables.push_back(nmf_table(members, rmse));
     const bool relative = !rmse.empty() && rmse[0]["relative_rmse"].is_number();
     const std::string field = relative ? "relative_rmse" : "rmse";
+    rmse = pool_replicates(rmse, variants, "variant", {"rank"}, field);
     section.figures.push_back({figure_id("nmf-rmse-" + group),
-                               relative ? "Relative RMSE vs rank" : "RMSE vs rank", "",
-                               report::line_chart(rmse, "rank", field, "variant", "rank",
-                                                  relative ? "relative RMSE" : "RMSE")});
+                               relative ? "Relative RMSE vs rank" : "RMSE vs rank",
+                               bars_caption(rmse),
+                               with_bars(report::line_chart(rmse, "rank", field, "variant", "rank",
+                                                            relative ? "relative RMSE" : "RMSE"))});
     section.figures.push_back({figure_id("spectra-" + group), "Singular spectra", "",
                                report::line_chart(spectra_records(members), "k", "singular value",
                                                   "series", "index", "singular value", true)});

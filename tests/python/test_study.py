@@ -515,8 +515,19 @@ def test_two_seeds_per_variant_are_replicates_with_mean_sd_and_spread(tmp_path):
     assert "Criterion: held when" in html and "Measured:" in html
     if chromium() is None:
         pytest.skip("Chromium not installed")
-    # One epoch: the modularity figure (with the bootstrap intervals as error bars) and the
-    # group's heatmaps.
+    # One epoch: the modularity figure and the group's heatmaps. Each replicated variant is one
+    # series, the mean over its seeds with +/- one sd across seeds as error bars.
     specs = json.loads(re.search(r'id="sublens-specs">(.*?)</script>', html, re.S).group(1))
-    assert "errorbar" in json.dumps(specs["study-modularity"])
+    chart = specs["study-modularity"]
+    assert chart["layer"][-1]["mark"]["type"] == "errorbar"
+    points = chart["data"]["values"]
+    assert {p["variant"] for p in points} == {"less (mean of 2 seeds)", "more (mean of 2 seeds)"}
+    for p in points:
+        name = p["variant"].split(" ")[0]
+        values = [variants[f"{name}.seed{k}"]["modularity"][-1]["values"][p["layer index"]]
+                  for k in (0, 1)]
+        assert p["modularity"] == pytest.approx(np.mean(values), abs=1e-12)
+        assert p["seed high"] - p["seed low"] == pytest.approx(2 * np.std(values, ddof=1),
+                                                               abs=1e-12)
+    assert "standard deviation across the seeds" in html
     assert render_in_chromium(out / "report.html", tmp_path, "seeds-report.png") == 2

@@ -11,6 +11,7 @@ import csv
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -75,14 +76,15 @@ def synthetic(seed):
     return x, labels
 
 
-def train_and_record(out, depth, epochs=EPOCHS, seed=0):
+def train_and_record(out, depth, epochs=EPOCHS, seed=0, analysis_seed=None, metadata=None):
     torch.manual_seed(seed)
     model = Net(depth)
     x, y = synthetic(seed + 100)
-    analysis_x, analysis_y = synthetic(seed + 200)
+    analysis_x, analysis_y = synthetic(seed + 200 if analysis_seed is None else analysis_seed)
     layers = [f"block{b + 1}" for b in range(depth)] + ["fc"]
-    recorder = recorder_module().Recorder(model, layers, analysis_x, analysis_y, out, batch_size=32,
-                                          metadata={"depth": depth, "optimizer": "SGD lr=0.05"})
+    recorder = recorder_module().Recorder(
+        model, layers, analysis_x, analysis_y, out, batch_size=32,
+        metadata={"depth": depth, "optimizer": "SGD lr=0.05", **(metadata or {})})
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     for epoch in range(1, epochs + 1):
         model.train()
@@ -276,6 +278,61 @@ def test_two_runs_of_different_depths_share_heatmaps_and_the_depth_finding(recor
     assert spec["resolve"]["scale"]["color"] == "shared"
     rows_of = [{v["row"] for v in part["data"]["values"]} for part in spec["concat"]]
     assert len(rows_of[0]) == 3 and len(rows_of[1]) == 5
+
+
+def report_specs(out):
+    html = (out / "report.html").read_text()
+    return json.loads(re.search(r'id="sublens-specs">(.*?)</script>', html, re.S).group(1))
+
+
+def test_runs_of_several_seeds_are_replicates_with_mean_sd_and_spread(tmp_path):
+    # Two trainings of one network (seeds 3 and 5) recorded on the same analysis inputs.
+    for seed in (3, 5):
+        train_and_record(tmp_path / f"net-seed{seed}", depth=2, seed=seed, analysis_seed=300,
+                         metadata={"seed": seed})
+    out = tmp_path / "study"
+    proc = study("--run", f"net={tmp_path}/net-seed*", "-o", out, "--no-figures")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "study.json").read_text())
+    variants = {v["name"]: v for v in result["variants"]}
+    assert set(variants) == {"net.seed3", "net.seed5"}  # named by their recorded seeds
+    assert {v["replicate_of"] for v in variants.values()} == {"net"}
+    assert [variants[f"net.seed{s}"]["seed"] for s in (3, 5)] == [3, 5]
+    table = {r["measure"]: r for r in rows(out / "replicates.csv") if r["variant"] == "net"}
+    accuracy = [variants[f"net.seed{s}"]["final_accuracy"] for s in (3, 5)]
+    assert float(table["accuracy"]["mean"]) == pytest.approx(np.mean(accuracy), abs=1e-12)
+    assert float(table["accuracy"]["sd"]) == pytest.approx(np.std(accuracy, ddof=1), abs=1e-12)
+    # The report draws the replicates as one series: the mean over the seeds with +/- one sample
+    # standard deviation as error bars, recomputed here from each seed's modularity.csv rows.
+    specs = report_specs(out)
+    layer_chart = specs["study-modularity"]
+    assert [layer["mark"]["type"] for layer in layer_chart["layer"]][-1] == "errorbar"
+    points = {p["layer index"]: p for p in layer_chart["data"]["values"]}
+    assert {p["variant"] for p in points.values()} == {"net (mean of 2 seeds)"}
+    final = {name: [float(r["modularity"]) for r in rows(out / "modularity.csv", name)
+                    if int(r["epoch"]) == EPOCHS] for name in variants}
+    for index, point in points.items():
+        values = [final[f"net.seed{s}"][index] for s in (3, 5)]
+        assert point["modularity"] == pytest.approx(np.mean(values), abs=1e-12)
+        assert point["seed low"] == pytest.approx(np.mean(values) - np.std(values, ddof=1), abs=1e-12)
+        assert point["seed high"] == pytest.approx(np.mean(values) + np.std(values, ddof=1), abs=1e-12)
+    # Paper A, Fig. 1-2 once for the pair: four panels (three measures and accuracy) with spread.
+    dynamics = specs["dynamics-net"]
+    assert [panel["title"] for panel in dynamics["concat"]][-1] == "Accuracy on the analysis set"
+    assert all("seed low" in json.dumps(panel) for panel in dynamics["concat"])
+    assert "Training dynamics: net (mean of 2 seeds)" in (out / "report.html").read_text()
+    assert not any(name.startswith("dynamics-net-seed") for name in specs)
+
+
+def test_replicates_must_be_one_network_on_the_same_inputs(recorded, tmp_path):
+    shallow, _, _, _ = recorded
+    deep = tmp_path / "deep"
+    train_and_record(deep, depth=3, seed=1)
+    out = tmp_path / "study"
+    assert_bad_input(study("--run", f"net={shallow},{deep}", "-o", out),
+                     deep / "run.json", "layers", shallow / "run.json", outputs=[out])
+    assert_bad_input(study("--run", f"n/t={shallow}", "-o", out), "NAME", outputs=[out])
+    assert_bad_input(study("--run", f"net={shallow},", "-o", out), "DIR", outputs=[out])
 
 
 def test_killed_study_of_a_run_resumes_with_identical_tables(recorded, tmp_path):

@@ -108,11 +108,22 @@ Plan read_plan(const std::filesystem::path& file);
 Plan parse_plan(const std::string& text, const std::filesystem::path& file);
 
 // `sublens study --run RUN [--run RUN2 ...]`: one group "runs" with a variant per recorded run
-// folder (named after the folder) and every analysis its data allows: dynamics over the recorded
+// folder (named after the folder; replicates: see RunArgument) and every analysis its data allows: dynamics over the recorded
 // epochs (all of them), the heatmap at the last, the final network's inputs analysis, and the
 // coupled NMF when the run holds inputs.npy (ranks 10..50 below the smallest N). A bad run folder
 // throws InputError naming its file and field.
 Plan plan_for_runs(const std::vector<std::filesystem::path>& runs);
+
+// One `--run` argument: a run folder (a glob matches several: one variant each), or
+// NAME=DIR,DIR,... (globs allowed): the runs of one network trained with several seeds, analysed
+// as replicates "NAME.seed<s>" of the variant NAME (s: each run's metadata.seed when all differ,
+// else 0, 1, ...). Replicates must share layers, N and labels (else InputError naming the run).
+struct RunArgument {
+  std::string name;  // empty: one variant per folder, named after it
+  std::vector<std::filesystem::path> dirs;
+};
+RunArgument parse_run_argument(const std::string& text);
+Plan plan_for_runs(const std::vector<RunArgument>& runs);
 
 // The plan as JSON (stored in DIR/study.json and shown in the report).
 nlohmann::json to_json(const Plan& plan);
