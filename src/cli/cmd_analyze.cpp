@@ -48,6 +48,9 @@ const bool registered = register_command(
            ->required();
        app.add_option("--labels", options->labels, "Class labels, .npy integer vector of length N")
            ->required();
+       app.add_option("--class-names", options->class_names,
+                      "Names of classes 0, 1, ... for the report (space-separated; e.g. from "
+                      "run.json's class_names)");
        app.add_option("--predictions", options->predictions,
                       "Network predictions, .npy integer vector (default: argmax of --logits)");
        app.add_option("--logits", options->logits,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "findings.hpp"
@@ -38,6 +39,24 @@ struct Checked {
   RowMatrix logits;                 // empty without --logits
 };
 
+// Names for classes 0 .. n_classes - 1 (at least as many as the labels use), unique, non-empty.
+void check_class_names(const std::vector<std::string>& names, std::int64_t n_classes,
+                       const fs::path& labels) {
+  if (names.empty()) return;
+  if (static_cast<std::int64_t>(names.size()) < n_classes) {
+    throw InputError("--class-names", "count",
+                     "must name every class of " + labels.string() + " (" +
+                         std::to_string(n_classes) + "), not " + std::to_string(names.size()));
+  }
+  std::set<std::string> seen;
+  for (const auto& name : names) {
+    if (name.empty()) throw InputError("--class-names", "name", "must not be empty");
+    if (!seen.insert(name).second) {
+      throw InputError("--class-names", "name", "must be unique (\"" + name + "\" repeats)");
+    }
+  }
+}
+
 void check_labels(const AnalysisOptions& options, Checked& checked) {
   const std::vector<std::int64_t> labels = io::read_int_vector(options.labels);
   if (static_cast<std::int64_t>(labels.size()) != checked.n) {
@@ -54,6 +73,7 @@ void check_labels(const AnalysisOptions& options, Checked& checked) {
     }
   }
   checked.n_classes = *std::max_element(labels.begin(), labels.end()) + 1;
+  check_class_names(options.class_names, checked.n_classes, options.labels);
 }
 
 // The layers in network order: options.layers, or the file's order.
@@ -435,6 +455,7 @@ json compute(Analysis& a) {
           {"images", path_or_null(o.images)},
           {"n_inputs", a.checked.n},
           {"n_classes", a.checked.n_classes},
+          {"class_names", o.class_names.empty() ? json() : json(o.class_names)},
           {"layers", layer_rows},
           {"ssc", ssc_lines},
           {"ssc_cka", ssc_cka},

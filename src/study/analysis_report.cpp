@@ -124,12 +124,29 @@ report::Section structure_section(const json& result, const std::string& id_pref
 }
 
 // Paper A, Fig. 9: each confidently wrong input's image, then its top neighbours' images.
-json neighbour_images(const json& wrong, const std::vector<std::string>& images) {
+// Class k as the report names it: its name when the analysis was given class names (run.json's
+// class_names, --class-names), else the number.
+std::string class_name(const json& result, const json& k) {
+  const json& names = result.value("class_names", json());
+  if (names.is_array() && k.is_number_integer() && k.get<std::int64_t>() >= 0 &&
+      k.get<std::size_t>() < names.size()) {
+    return names[k.get<std::size_t>()].get<std::string>();
+  }
+  return k.dump();
+}
+
+// "input 12 (label Shirt, predicted T-shirt/top)": the row of an explained input, in every figure.
+std::string wrong_input_title(const json& result, const json& input) {
+  return "input " + input["index"].dump() + " (label " + class_name(result, input["label"]) +
+         ", predicted " + class_name(result, input["predicted"]) + ")";
+}
+
+json neighbour_images(const json& result, const std::vector<std::string>& images) {
+  const json& wrong = result["confidently_wrong"];
   // Paper A, Fig. 9: each input's image, then its top neighbours' images by affinity.
   json cells = json::array();
   for (const auto& input : wrong) {
-    const std::string row = "input " + input["index"].dump() + " (label " + input["label"].dump() +
-                            ", predicted " + input["predicted"].dump() + ")";
+    const std::string row = wrong_input_title(result, input);
     auto cell = [&](int slot, const json& index, const std::string& caption) {
       const auto at = index.get<std::size_t>();
       if (at < images.size()) {
@@ -143,7 +160,7 @@ json neighbour_images(const json& wrong, const std::vector<std::string>& images)
       std::snprintf(weight, sizeof weight, "%.3f", neighbour.value("weight", 0.0));
       cell(slot, neighbour["index"],
            "neighbour " + std::to_string(slot) + ": input " + neighbour["index"].dump() +
-               ", label " + neighbour["label"].dump() + ", affinity " + weight);
+               ", label " + class_name(result, neighbour["label"]) + ", affinity " + weight);
       ++slot;
     }
   }
@@ -184,10 +201,39 @@ report::Table table1_per_layer(const json& result) {
 
 // What the input figures show of each input.
 struct InputData {
+  const json& result;
   const std::vector<std::int64_t>& labels;
   const std::vector<std::int64_t>& predictions;  // empty without predictions
   const std::vector<std::string>& images;        // thumbnails; empty without images
 };
+
+// Paper A, Fig. 9: per explained input (panels in the order of the image grid), its affinity to
+// each class, the true and the predicted class marked by colour.
+json affinity_bars(const json& result) {
+  json affinity = json::array();
+  for (const auto& input : result["confidently_wrong"]) {
+    const auto& classes = input.value("class_affinity", json::array());
+    for (std::size_t c = 0; c < classes.size(); ++c) {
+      const json k(c);
+      const char* role = k == input["label"]       ? "true class"
+                         : k == input["predicted"] ? "predicted class"
+                                                   : "other class";
+      affinity.push_back({{"input", wrong_input_title(result, input)},
+                          {"class", class_name(result, k)},
+                          {"affinity", classes[c]},
+                          {"role", role}});
+    }
+  }
+  json spec = report::bars(affinity, "class", "affinity", "input", "share of affinity");
+  spec["spec"]["encoding"]["color"] = {
+      {"field", "role"},
+      {"type", "nominal"},
+      {"title", nullptr},
+      {"scale",
+       {{"domain", {"true class", "predicted class", "other class"}},
+        {"range", {"#2ca02c", "#d62728", "#9e9e9e"}}}}};
+  return spec;
+}
 
 // Paper A, Fig. 8: each layer's 2-D spectral embedding of the correctly classified inputs.
 void add_embeddings(const json& result, const fs::path& dir, const std::string& id_prefix,
@@ -219,8 +265,8 @@ void add_embeddings(const json& result, const fs::path& dir, const std::string& 
       json point = {{"x", embedding(i, first)},
                     {"y", embedding(i, first + 1)},
                     {"input", i},
-                    {"label", labels[static_cast<std::size_t>(i)]}};
-      if (!predictions.empty()) point["prediction"] = predictions[static_cast<std::size_t>(i)];
+                    {"label", class_name(data.result, labels[row])}};
+      if (!predictions.empty()) point["prediction"] = class_name(data.result, predictions[row]);
       if (!images.empty()) point["image"] = images[static_cast<std::size_t>(i)];
       points.push_back(point);
     }
@@ -251,41 +297,36 @@ report::Section inputs_section(const json& result, const fs::path& dir,
   if (result["images"].is_string() && n <= 2000) {
     images = thumbnails(result["images"].get<std::string>(), n);
   }
-  add_embeddings(result, dir, id_prefix, {labels, predictions, images}, inputs);
+  add_embeddings(result, dir, id_prefix, {result, labels, predictions, images}, inputs);
   if (!result["table1"].is_null()) inputs.tables.push_back(table1_per_layer(result));
   if (!result["confidently_wrong"].empty()) {
-    json affinity = json::array();
     report::Table table{
         "Most confidently wrong inputs and their top neighbours",
         {"input", "label", "predicted", "confidence", "SSC label", "neighbours (input:label)"},
         {}};
     for (const auto& input : result["confidently_wrong"]) {
-      const std::string facet = "input " + input["index"].dump() + " (label " +
-                                input["label"].dump() + ", predicted " + input["predicted"].dump() +
-                                ")";
-      const auto& classes = input.value("class_affinity", json::array());
-      for (std::size_t c = 0; c < classes.size(); ++c) {
-        affinity.push_back(
-            {{"input", facet}, {"class", std::to_string(c)}, {"affinity", classes[c]}});
-      }
       std::string neighbours;
       for (const auto& neighbour : input.value("top", json::array())) {
         neighbours += (neighbours.empty() ? "" : "  ") + neighbour["index"].dump() + ":" +
-                      neighbour["label"].dump();
+                      class_name(result, neighbour["label"]);
       }
-      table.rows.push_back({input["index"], input["label"], input["predicted"], input["confidence"],
-                            input.value("ssc_label", json()), neighbours});
+      const json ssc_label = input.value("ssc_label", json());
+      table.rows.push_back({input["index"], class_name(result, input["label"]),
+                            class_name(result, input["predicted"]), input["confidence"],
+                            ssc_label.is_null() ? ssc_label : json(class_name(result, ssc_label)),
+                            neighbours});
     }
     inputs.figures.push_back(
         {id_prefix + "class-affinity", "Class affinity of the most confidently wrong inputs",
          "Normalised class-wise sum of each input's affinities at the last layer (paper A, "
-         "Fig. 9).",
-         report::bars(affinity, "class", "affinity", "input", "share of affinity")});
+         "Fig. 9), one panel per input in the order of the image grid; the true class's bar is "
+         "green, the predicted class's red.",
+         affinity_bars(result)});
     if (!images.empty()) {
       inputs.figures.push_back({id_prefix + "neighbour-images",
                                 "The most confidently wrong inputs and their top neighbours",
                                 "Hover an image for its input, label and affinity.",
-                                neighbour_images(result["confidently_wrong"], images)});
+                                neighbour_images(result, images)});
     }
     inputs.tables.push_back(table);
   }

@@ -236,6 +236,7 @@ json inputs_analysis(StudyContext& context, const Variant& variant, bool has_inp
   options.activations = variant.run.acts(last);
   options.layers = variant.layers;
   options.labels = variant.run.labels();
+  options.class_names = io::read_run(variant.run.dir).class_names;
   options.predictions = variant.run.predictions(last);
   options.logits = variant.run.softmax(last);
   if (has_inputs) options.images = variant.run.inputs();

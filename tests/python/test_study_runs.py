@@ -30,6 +30,7 @@ torch = pytest.importorskip("torch")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 N, CLASSES, EPOCHS = 90, 3, 3
+CLASS_NAMES = ["top-left", "top-right", "bottom-left"]  # the quadrant each class brightens
 CKA_TOL = 1e-6         # float32 activations, float64 accumulation (sublens and NumPy)
 MODULARITY_TOL = 1e-9  # the same graph, two implementations of eq. 5
 # No LibTorch for recorded runs: any `train`, `extract` or `models` step would fail.
@@ -76,7 +77,8 @@ def synthetic(seed):
     return x, labels
 
 
-def train_and_record(out, depth, epochs=EPOCHS, seed=0, analysis_seed=None, metadata=None):
+def train_and_record(out, depth, epochs=EPOCHS, seed=0, analysis_seed=None, metadata=None,
+                     class_names=None):
     torch.manual_seed(seed)
     model = Net(depth)
     x, y = synthetic(seed + 100)
@@ -84,7 +86,8 @@ def train_and_record(out, depth, epochs=EPOCHS, seed=0, analysis_seed=None, meta
     layers = [f"block{b + 1}" for b in range(depth)] + ["fc"]
     recorder = recorder_module().Recorder(
         model, layers, analysis_x, analysis_y, out, batch_size=32,
-        metadata={"depth": depth, "optimizer": "SGD lr=0.05", **(metadata or {})})
+        metadata={"depth": depth, "optimizer": "SGD lr=0.05", **(metadata or {})},
+        class_names=class_names)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     for epoch in range(1, epochs + 1):
         model.train()
@@ -145,7 +148,7 @@ def rows(path, variant=None):
 def recorded(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     shallow = root / "shallow"
-    layers = train_and_record(shallow, depth=2)
+    layers = train_and_record(shallow, depth=2, class_names=CLASS_NAMES)
     out = root / "study"
     proc = study("--run", shallow, "-o", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -245,6 +248,23 @@ def test_report_of_a_recorded_run_renders_in_chromium(recorded, tmp_path):
     html = (out / "report.html").read_text()
     assert "Training dynamics: shallow" in html and "recorded run" in html
     assert "shifted" in html  # the logits (fc) are signed: the NMF section says so
+    # run.json's class names label the explained inputs: the class-affinity panels (in the image
+    # grid's order) mark the true and the predicted class.
+    specs = report_specs(out)
+    result = json.loads((out / "variants" / "shallow" / "result.json").read_text())
+    wrong = result["confidently_wrong"]
+    assert wrong and result["class_names"] == CLASS_NAMES
+    titles = [f"input {w['index']} (label {CLASS_NAMES[w['label']]}, predicted "
+              f"{CLASS_NAMES[w['predicted']]})" for w in wrong]
+    bars = specs["shallow-class-affinity"]["data"]["values"]
+    assert list(dict.fromkeys(b["input"] for b in bars)) == titles
+    grid = specs["shallow-neighbour-images"]["data"]["values"]
+    assert list(dict.fromkeys(c["row"] for c in grid)) == titles
+    for w, title in zip(wrong, titles):
+        roles = {b["class"]: b["role"] for b in bars if b["input"] == title}
+        assert roles[CLASS_NAMES[w["label"]]] == "true class"
+        assert roles[CLASS_NAMES[w["predicted"]]] == "predicted class"
+        assert list(roles) == CLASS_NAMES
     if chromium() is None:
         pytest.skip("Chromium not installed")
     assert render_in_chromium(out / "report.html", tmp_path, "study-run-report.png") >= 5
@@ -322,6 +342,16 @@ def test_runs_of_several_seeds_are_replicates_with_mean_sd_and_spread(tmp_path):
     assert all("seed low" in json.dumps(panel) for panel in dynamics["concat"])
     assert "Training dynamics: net (mean of 2 seeds)" in (out / "report.html").read_text()
     assert not any(name.startswith("dynamics-net-seed") for name in specs)
+
+
+def test_analyze_refuses_class_names_that_do_not_name_every_class(recorded, tmp_path):
+    run, _, _, _ = recorded
+    out = tmp_path / "analysis"
+    args = [BIN, "--quiet", "analyze", str(run / f"epoch-{EPOCHS:04d}.safetensors"), "--labels",
+            str(run / "labels.npy"), "-o", str(out), "--class-names"]
+    for names, fragment in ((["a", "b"], "count"), (["a", "b", "a"], "unique")):
+        proc = subprocess.run(args + names, capture_output=True, text=True, timeout=120)
+        assert_bad_input(proc, "--class-names", fragment, outputs=[out])
 
 
 def test_replicates_must_be_one_network_on_the_same_inputs(recorded, tmp_path):

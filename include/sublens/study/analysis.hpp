@@ -28,6 +28,8 @@ struct AnalysisOptions {
   // layer of `activations` in file order.
   std::vector<std::string> layers;
   std::filesystem::path labels;       // .npy integer vector, length N
+  // Class k's name (e.g. from run.json's class_names), one per class, unique; empty: the numbers.
+  std::vector<std::string> class_names;
   std::filesystem::path predictions;  // optional; default: argmax of `logits` when given
   std::filesystem::path logits;       // optional N x classes logits or softmax (neighbourhoods)
   std::filesystem::path images;  // optional inputs (N x H x W or N x C x H x W): NMF, thumbnails
