@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -59,7 +60,16 @@ std::string hex(std::uint64_t value) {
   return text;
 }
 
+std::optional<std::vector<std::string>>& step_environment() {
+  static std::optional<std::vector<std::string>> environment;
+  return environment;
+}
+
 }  // namespace
+
+void set_step_environment(std::vector<std::string> environment) {
+  step_environment() = std::move(environment);
+}
 
 int algorithm_revision(const std::string& command) {
   const auto found = kAlgorithmRevisions.find(command);
@@ -74,6 +84,11 @@ std::vector<json> run_self(const std::vector<std::string>& args, bool capture_st
   argv.reserve(argv_strings.size() + 1);
   for (auto& arg : argv_strings) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  std::vector<char*> envp;  // built before fork: the child only calls async-signal-safe functions
+  if (step_environment()) {
+    for (auto& entry : *step_environment()) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+  }
 
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) throw std::runtime_error("steps: pipe failed");
@@ -87,7 +102,11 @@ std::vector<json> run_self(const std::vector<std::string>& args, bool capture_st
     if (error_file != nullptr) dup2(fileno(error_file), STDERR_FILENO);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
-    execv("/proc/self/exe", argv.data());
+    if (envp.empty()) {
+      execv("/proc/self/exe", argv.data());
+    } else {
+      execve("/proc/self/exe", argv.data(), envp.data());
+    }
     std::perror("steps: exec /proc/self/exe");
     _exit(127);
   }
@@ -184,7 +203,7 @@ std::vector<json> StepRunner::run(const Step& step) {
   fnv_update(key_hash, key_text.data(), key_text.size());
   const std::string key = hex(key_hash);
   const fs::path record_file = dir_ / "steps" / (io::layer_file_stem(step.name) + ".json");
-  const int number = ran_ + skipped_ + 1;
+  const int number = (finished_ ? finished_(0) : ran_ + skipped_) + 1;
   char counter[64];
   if (planned_ > 0) {
     std::snprintf(counter, sizeof counter, "[%d/%d]", number, planned_);
@@ -201,6 +220,7 @@ std::vector<json> StepRunner::run(const Step& step) {
       for (const auto& output : step.outputs) outputs_exist = outputs_exist && fs::exists(output);
       if (record.at("key") == key && outputs_exist) {
         ++skipped_;
+        if (finished_) finished_(1);
         if (Progress::global_enabled()) {
           std::fprintf(stderr, "%s: %s %s: done before, skipped\n", who_.c_str(), counter,
                        step.name.c_str());
@@ -214,7 +234,8 @@ std::vector<json> StepRunner::run(const Step& step) {
 
   std::string eta;
   if (ran_ > 0 && planned_ > 0) {
-    const double remaining = seconds_ran_ / ran_ * std::max(0, planned_ - number + 1);
+    const double remaining =
+        seconds_ran_ / ran_ * std::max(0, planned_ - number + 1) / std::max(1, processes_);
     char text[64];
     std::snprintf(text, sizeof text, " (about %.0f s left)", remaining);
     eta = text;
@@ -232,7 +253,13 @@ std::vector<json> StepRunner::run(const Step& step) {
   ++ran_;
   const json record = {{"key", key}, {"args", step.args}, {"output", output}};
   io::write_file_atomically(record_file, record.dump(1) + "\n");
+  if (finished_) finished_(1);
   return output;
+}
+
+void StepRunner::share_progress(std::function<int(int)> finished, int processes) {
+  finished_ = std::move(finished);
+  processes_ = processes;
 }
 
 }  // namespace sublens::study

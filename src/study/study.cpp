@@ -47,45 +47,33 @@ json write_results(const Plan& plan, const json& variants, const fs::path& dir) 
   return study;
 }
 
-}  // namespace
+void run_variant(StudyContext& context, const Variant& variant, json& variants) {
+  if (!variant.recorded()) train_and_capture(context, variant);
+  variants.push_back(measure_variant(context, variant));
+}
 
-json run_study(const Plan& plan, const StudyOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  const fs::path dir = fs::absolute(options.output).lexically_normal();
-  const std::vector<Variant> resolved = check_before_writing(plan, options, dir);
-  int planned = 0;
-  for (const Variant& variant : resolved) planned += planned_steps(variant);
-  const bool created = !fs::exists(dir);
-  fs::create_directories(dir);
-  StepRunner steps(dir, options.who, planned);
-  const int thread_count = options.threads >= 0 ? options.threads : plan.threads;
-  StudyContext context{plan, dir, thread_count, std::to_string(thread_count), options.who, steps};
-
-  json variants = json::array();
-  try {
-    for (const Variant& variant : resolved) {
-      if (!variant.recorded()) train_and_capture(context, variant);
-      variants.push_back(measure_variant(context, variant));
-    }
-  } catch (const StepFailed& failure) {
-    // A step that rejected its input (exit 2) is the user's error: its own message was printed.
-    // A study folder this run created is removed unless a step finished in it (hours of
-    // training are kept for the rerun once the input is fixed).
-    if (failure.exit_code == 2 && created && steps.ran() == 0 && context.analysis_ran == 0) {
-      fs::remove_all(dir);
-    }
-    throw;
+// Several processes: each runs the variants it takes until none is left; returns the steps this
+// process ran. The root then reads every variant back from the step records (run_study).
+int run_shared(StudyContext& context, const std::vector<Variant>& resolved, WorkSharing& sharing) {
+  context.steps.share_progress([&sharing](int k) { return sharing.add_finished(k); },
+                               sharing.processes());
+  json unused = json::array();
+  for (int next = sharing.next(static_cast<int>(resolved.size())); next >= 0;
+       next = sharing.next(static_cast<int>(resolved.size()))) {
+    run_variant(context, resolved[static_cast<std::size_t>(next)], unused);
   }
+  return context.steps.ran() + context.analysis_ran;
+}
 
+json finish_study(const Plan& plan, const StudyOptions& options, const fs::path& dir,
+                  const json& variants, std::chrono::steady_clock::time_point start, int ran,
+                  int skipped) {
   const json study = write_results(plan, variants, dir);
-  json summary = {{"command", "study"},
-                  {"plan", plan.file.string()},
-                  {"output", dir.string()},
-                  {"study", (dir / "study.json").string()},
-                  {"tables", kStudyTables},
-                  {"findings", study["findings"]},
-                  {"steps_run", steps.ran() + context.analysis_ran},
-                  {"steps_skipped", steps.skipped() + context.analysis_skipped}};
+  json summary = {{"command", "study"},     {"plan", plan.file.string()},
+                  {"output", dir.string()}, {"study", (dir / "study.json").string()},
+                  {"tables", kStudyTables}, {"findings", study["findings"]},
+                  {"steps_run", ran},       {"steps_skipped", skipped}};
+  if (options.sharing != nullptr) summary["processes"] = options.sharing->processes();
   if (options.write_report) {
     const json rendered = render(study_report(study, dir), dir, options.figures);
     summary.update(rendered);
@@ -97,6 +85,66 @@ json run_study(const Plan& plan, const StudyOptions& options) {
   summary["seconds"] =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return summary;
+}
+
+// Several processes: each runs the variants it takes; the root then reads them all back from the
+// step records (quietly: nothing is left to run), writes the results and returns the summary;
+// the other processes return null.
+json run_shared_study(const Plan& plan, const StudyOptions& options, const fs::path& dir,
+                      const std::vector<Variant>& resolved, int planned) {
+  const auto start = std::chrono::steady_clock::now();
+  WorkSharing& sharing = *options.sharing;
+  if (sharing.root()) fs::create_directories(dir);
+  sharing.wait_for_all();
+  const int thread_count = options.threads >= 0 ? options.threads : plan.threads;
+  const std::string threads = std::to_string(thread_count);
+  StepRunner steps(dir, options.who, planned);
+  StudyContext context{plan, dir, thread_count, threads, options.who, steps};
+  const int ran = run_shared(context, resolved, sharing);
+  sharing.wait_for_all();
+  const int shared_ran = sharing.sum(ran);
+  if (!sharing.root()) return nullptr;
+  const bool progress = Progress::global_enabled();
+  Progress::set_global_enabled(false);
+  StepRunner reader(dir, options.who, planned);
+  StudyContext again{plan, dir, thread_count, threads, options.who, reader};
+  json variants = json::array();
+  for (const Variant& variant : resolved) run_variant(again, variant, variants);
+  Progress::set_global_enabled(progress);
+  return finish_study(plan, options, dir, variants, start,
+                      shared_ran + reader.ran() + again.analysis_ran,
+                      reader.skipped() + again.analysis_skipped - shared_ran);
+}
+
+}  // namespace
+
+json run_study(const Plan& plan, const StudyOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path dir = fs::absolute(options.output).lexically_normal();
+  const std::vector<Variant> resolved = check_before_writing(plan, options, dir);
+  int planned = 0;
+  for (const Variant& variant : resolved) planned += planned_steps(variant);
+  if (options.sharing != nullptr) return run_shared_study(plan, options, dir, resolved, planned);
+  const bool created = !fs::exists(dir);
+  fs::create_directories(dir);
+  StepRunner steps(dir, options.who, planned);
+  const int thread_count = options.threads >= 0 ? options.threads : plan.threads;
+  StudyContext context{plan, dir, thread_count, std::to_string(thread_count), options.who, steps};
+
+  json variants = json::array();
+  try {
+    for (const Variant& variant : resolved) run_variant(context, variant, variants);
+  } catch (const StepFailed& failure) {
+    // A step that rejected its input (exit 2) is the user's error: its own message was printed.
+    // A study folder this run created is removed unless a step finished in it (hours of
+    // training are kept for the rerun once the input is fixed).
+    if (failure.exit_code == 2 && created && steps.ran() == 0 && context.analysis_ran == 0) {
+      fs::remove_all(dir);
+    }
+    throw;
+  }
+  return finish_study(plan, options, dir, variants, start, steps.ran() + context.analysis_ran,
+                      steps.skipped() + context.analysis_skipped);
 }
 
 }  // namespace sublens::study

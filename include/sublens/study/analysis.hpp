@@ -27,7 +27,7 @@ struct AnalysisOptions {
   // The layers to analyse in network order (every table and matrix follows it); empty: every
   // layer of `activations` in file order.
   std::vector<std::string> layers;
-  std::filesystem::path labels;       // .npy integer vector, length N
+  std::filesystem::path labels;  // .npy integer vector, length N
   // Class k's name (e.g. from run.json's class_names), one per class, unique; empty: the numbers.
   std::vector<std::string> class_names;
   std::filesystem::path predictions;  // optional; default: argmax of `logits` when given

@@ -108,10 +108,10 @@ Plan read_plan(const std::filesystem::path& file);
 Plan parse_plan(const std::string& text, const std::filesystem::path& file);
 
 // `sublens study --run RUN [--run RUN2 ...]`: one group "runs" with a variant per recorded run
-// folder (named after the folder; replicates: see RunArgument) and every analysis its data allows: dynamics over the recorded
-// epochs (all of them), the heatmap at the last, the final network's inputs analysis, and the
-// coupled NMF when the run holds inputs.npy (ranks 10..50 below the smallest N). A bad run folder
-// throws InputError naming its file and field.
+// folder (named after the folder; replicates: see RunArgument) and every analysis its data allows:
+// dynamics over the recorded epochs (all of them), the heatmap at the last, the final network's
+// inputs analysis, and the coupled NMF when the run holds inputs.npy (ranks 10..50 below the
+// smallest N). A bad run folder throws InputError naming its file and field.
 Plan plan_for_runs(const std::vector<std::filesystem::path>& runs);
 
 // One `--run` argument: a run folder (a glob matches several: one variant each), or

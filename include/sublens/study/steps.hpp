@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -37,6 +38,11 @@ struct StepFailed : std::runtime_error {
 // `capture_stderr`, kept in StepFailed::error_output.
 std::vector<nlohmann::json> run_self(const std::vector<std::string>& args,
                                      bool capture_stderr = false, bool quiet = true);
+
+// The environment (KEY=VALUE) of every step's child process from now on; never called: this
+// process's own. Under an MPI launcher the CLI passes one without the launcher's variables, so
+// that each step runs as a plain single process.
+void set_step_environment(std::vector<std::string> environment);
 
 // The revision of `command`'s algorithm (0 for commands without one); part of every step key.
 int algorithm_revision(const std::string& command);
@@ -66,6 +72,11 @@ class StepRunner {
   // Runs the step or returns the recorded output lines of an identical finished one.
   std::vector<nlohmann::json> run(const Step& step);
 
+  // Several processes (study::WorkSharing): the numbers in the progress lines count the steps of
+  // every process (`finished(k)` adds k to the shared count and returns it), and the ETA divides
+  // the work left among `processes`.
+  void share_progress(std::function<int(int)> finished, int processes);
+
   int ran() const { return ran_; }
   int skipped() const { return skipped_; }
 
@@ -81,6 +92,8 @@ class StepRunner {
   int ran_ = 0;
   int skipped_ = 0;
   double seconds_ran_ = 0;
+  std::function<int(int)> finished_;  // shared count of finished steps (several processes)
+  int processes_ = 1;
   std::map<std::string, std::string> hashes_;
 };
 

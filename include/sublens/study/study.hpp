@@ -38,12 +38,36 @@
 
 namespace sublens::study {
 
+// Sharing one study among several processes (`mpirun -np K sublens study`; the CLI implements
+// this with MPI, src/dist). Every process resolves the plan alike; then each takes the next
+// variant not yet taken and runs its steps (training, capture, SSC, every measure) into the shared
+// DIR, until none is left; all wait for each other, and the root alone reads the finished steps
+// back in plan order and writes the tables, study.json and the report. The step records make a
+// killed run resume with any number of processes. The plan's thread count applies per process
+// (and is part of the analysis steps' keys), so set it to the cores each process should use.
+class WorkSharing {
+ public:
+  virtual ~WorkSharing() = default;
+  virtual bool root() const = 0;
+  // The next of `count` variants for this process, or -1 when every one has been taken.
+  virtual int next(int count) = 0;
+  // Returns once every process has called it.
+  virtual void wait_for_all() = 0;
+  // Adds `steps` to the steps finished by all processes; returns the new total.
+  virtual int add_finished(int steps) = 0;
+  // The sum of `value` over the processes (collective).
+  virtual int sum(int value) = 0;
+  // The number of processes.
+  virtual int processes() const = 0;
+};
+
 struct StudyOptions {
-  std::filesystem::path output;  // DIR; created if missing
-  int threads = -1;              // >= 0: overrides the plan's [analysis] threads
-  bool write_report = true;      // DIR/report.html
-  bool figures = true;           // DIR/figures/<figure>.svg|png (needs Chromium; skipped without)
-  std::string who = "study";     // progress prefix
+  std::filesystem::path output;    // DIR; created if missing
+  int threads = -1;                // >= 0: overrides the plan's [analysis] threads
+  bool write_report = true;        // DIR/report.html
+  bool figures = true;             // DIR/figures/<figure>.svg|png (needs Chromium; skipped without)
+  std::string who = "study";       // progress prefix
+  WorkSharing* sharing = nullptr;  // several processes (mpirun); null: this process does it all
 };
 
 // Runs (or resumes) the study; returns the summary printed by `sublens study` (paths, findings,
