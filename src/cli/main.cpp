@@ -38,14 +38,17 @@ std::string distributed_command_list() {
 }
 
 // An error under mpirun: one that every process meets alike (options, inputs) is printed once by
-// rank 0 and every process exits cleanly; one met inside a distributed solve, where the others
-// wait on this process, is printed where it happened and stops them all.
+// rank 0 and every process exits cleanly; one met inside distributed work, where the others wait
+// on this process, is printed where it happened and stops them all (MPI_Abort), unless
+// dist::settle() already told every process (they then exit by themselves).
 int report_error(const std::string& command, const char* kind, const char* what, int code) {
   namespace dist = sublens::dist;
-  if (dist::is_root() || dist::collectives_started()) {
+  if (dist::is_root() || dist::collectives_started() || dist::error_settled()) {
     std::fprintf(stderr, "sublens %s: %s: %s\n", command.c_str(), kind, what);
   }
-  if (dist::distributed() && dist::collectives_started()) dist::abort(code);
+  if (dist::distributed() && dist::collectives_started() && !dist::error_settled()) {
+    dist::abort(code);
+  }
   return code;
 }
 
@@ -104,6 +107,8 @@ int main(int argc, char** argv) {
       if (!summary.is_null()) std::cout << summary.dump() << std::endl;
       if (sublens::dist::is_root()) sublens::cli::warn_deprecated_spellings();
       return 0;
+    } catch (const sublens::dist::StoppedElsewhere& stopped) {
+      return stopped.code();  // another process met the error and prints it
     } catch (const std::invalid_argument& error) {
       return report_error(sub->get_name(), "error", error.what(), 2);
     } catch (const std::exception& error) {

@@ -91,6 +91,30 @@ int max_over_processes(int value) { return value; }
 
 #endif
 
+namespace {
+bool g_settled = false;
+}  // namespace
+
+bool error_settled() { return g_settled; }
+
+void settle(const std::exception_ptr& error) {
+  int code = 0;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::invalid_argument&) {
+      code = 2;
+    } catch (...) {
+      code = 1;
+    }
+  }
+  const int worst = max_over_processes(code);
+  if (worst == 0) return;
+  g_settled = true;
+  if (error) std::rethrow_exception(error);
+  throw StoppedElsewhere(worst);
+}
+
 std::vector<std::string> gather_results(std::int64_t count,
                                         std::vector<std::pair<std::int64_t, std::string>> mine) {
   std::vector<std::string> all(static_cast<std::size_t>(count));

@@ -1,8 +1,9 @@
 // sublens::dist's generic pieces. Run as one process (their single-process fallback: no MPI at
 // all) and, from ctest, under mpirun with 2 and 3 processes (the real thing): every TEST holds for
-// any number of processes. `--stop-test` (not a gtest): rank 1 meets an error after taking a task
-// and stops every process as sublens's main does (tests/python/test_mpi.py checks the exit code
-// and that the error is printed once).
+// any number of processes. `--abort-test` and `--settle-test` (not gtests): rank 1 meets an
+// error after taking a task and stops every process, by MPI_Abort or by settle(), handled as
+// sublens's main handles it (tests/python/test_mpi.py checks the exit code and that the error is
+// printed once).
 #include "sublens/dist/dist.hpp"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -161,22 +163,68 @@ TEST(DistSession, RankAndSize) {
   EXPECT_EQ(threads_per_process(3), 3);
 }
 
+TEST(DistSettle, NoErrorAnywhereReturns) { EXPECT_NO_THROW(settle(nullptr)); }
+
+TEST(DistSettle, TheProcessWithTheErrorRethrowsItTheOthersStop) {
+  std::exception_ptr error;
+  if (rank() == size() - 1) {
+    error = std::make_exception_ptr(std::invalid_argument("step 3: bad plan"));
+  }
+  if (rank() == size() - 1) {
+    EXPECT_THROW(settle(error), std::invalid_argument);
+  } else {
+    try {
+      settle(error);
+      FAIL() << "settle returned although a process met an error";
+    } catch (const StoppedElsewhere& stopped) {
+      EXPECT_EQ(stopped.code(), 2);
+    }
+  }
+  EXPECT_TRUE(error_settled());
+  // An internal error on one process and bad input on another: the worst code, 2.
+  error = nullptr;
+  if (rank() == 0) error = std::make_exception_ptr(std::runtime_error("disk full"));
+  if (rank() == size() - 1 && distributed()) {
+    error = std::make_exception_ptr(std::invalid_argument("bad"));
+  }
+  try {
+    settle(error);
+    FAIL();
+  } catch (const StoppedElsewhere& stopped) {
+    EXPECT_EQ(stopped.code(), 2);
+    EXPECT_FALSE(error);
+  } catch (const std::exception&) {
+    EXPECT_TRUE(error);
+  }
+}
+
 // Rank 1 (or the only process) meets an error after its first task while the others keep taking
-// tasks: it prints the error and stops them all with exit code 2.
-int stop_test() {
+// tasks. `settle`: it stops the queue and every process settles; otherwise the error leaves the
+// loop and stops every process with MPI_Abort. Exit codes and printing as sublens's main.
+int stop_test(bool settle_errors) {
   TaskQueue queue(std::int64_t{1} << 40);
   try {
+    std::exception_ptr error;
     for (std::int64_t t = queue.next(); t >= 0; t = queue.next()) {
-      if (rank() == std::min(1, size() - 1)) {
-        throw std::invalid_argument("layer x: bad input met by rank " + who());
+      try {
+        if (rank() == std::min(1, size() - 1)) {
+          throw std::invalid_argument("layer x: bad input met by rank " + who());
+        }
+      } catch (const std::exception&) {
+        if (!settle_errors) throw;
+        error = std::current_exception();
+        queue.stop();
       }
     }
+    settle(error);
+    return 0;
+  } catch (const StoppedElsewhere& stopped) {
+    return stopped.code();
   } catch (const std::invalid_argument& error) {
     std::fprintf(stderr, "sublens_dist_test: error: %s\n", error.what());
-    if (collectives_started()) abort(2);
+    if (distributed() && collectives_started() && !error_settled()) abort(2);
     return 2;
   }
-  return 0;
 }
 
 }  // namespace
@@ -184,7 +232,8 @@ int stop_test() {
 
 int main(int argc, char** argv) {
   const sublens::dist::Session mpi(argc, argv);
-  if (argc > 1 && std::strcmp(argv[1], "--stop-test") == 0) return sublens::dist::stop_test();
+  if (argc > 1 && std::strcmp(argv[1], "--abort-test") == 0) return sublens::dist::stop_test(false);
+  if (argc > 1 && std::strcmp(argv[1], "--settle-test") == 0) return sublens::dist::stop_test(true);
   ::testing::InitGoogleTest(&argc, argv);
   // Under mpirun, the other ranks print their failures only.
   if (!sublens::dist::is_root()) GTEST_FLAG_SET(brief, true);

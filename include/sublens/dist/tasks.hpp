@@ -5,13 +5,21 @@
 // Every type and function here is collective unless it says otherwise: each process calls it at
 // the same point of the program, in the same order. In one process they cost nothing (no MPI).
 //
-// Errors: an exception thrown between a process's first `TaskQueue::next()` and the end of the
-// command is met by that process alone; `sublens`'s main prints it there once and stops every
-// process (MPI_Abort with the exit code: 2 for bad input, 1 otherwise). See collectives_started().
+// Errors met by one process while the processes' work differs (after its first
+// `TaskQueue::next()`), two ways:
+//  - let the exception leave the command: `sublens`'s main prints it on that process and stops
+//    every process at once (MPI_Abort with the exit code: 2 for bad input, 1 otherwise; mpirun
+//    exits with it). See collectives_started().
+//  - catch it, stop() the queue and call settle() after the loop: every process finishes the task
+//    it holds (no half-written outputs, no orphaned child processes), then the one that met the
+//    error rethrows it (main prints it there, once) and the others throw StoppedElsewhere (main
+//    prints nothing); all exit with the error's code, without MPI_Abort.
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,6 +80,28 @@ class GlobalCounter {
   std::int64_t local_ = 0;
   std::unique_ptr<SharedCounter> counter_;
 };
+
+// Thrown by settle() on a process that met no error when another did; `sublens`'s main exits
+// with code() and prints nothing (the process that met the error prints it).
+class StoppedElsewhere : public std::runtime_error {
+ public:
+  explicit StoppedElsewhere(int code)
+      : std::runtime_error("stopped: another process met an error"), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+// After a task loop, on every process: `error` is what this process caught (null if nothing).
+// Returns when no process met an error. Otherwise this process rethrows its own error, or throws
+// StoppedElsewhere with the largest exit code any process met (2 for std::invalid_argument, 1
+// for any other exception); from then on error_settled() is true. In one process: rethrows
+// `error` if there is one.
+void settle(const std::exception_ptr& error);
+
+// True once settle() has told every process about an error: main reports it without MPI_Abort.
+bool error_settled();
 
 // Waits until every process has called it.
 void barrier();
