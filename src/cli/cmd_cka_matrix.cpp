@@ -5,9 +5,16 @@
 // layers in file order). --layers (names or globs) selects the layers and sets the matrix order.
 // Each layer's own quantities are computed once. Writes the matrix (.npy) and a CSV with the
 // layer names.
+//
+// Under mpirun/srun the pairs are handed out to the processes as they become free (one
+// dist::TaskQueue task per pair); every process reads the sources and computes each layer's own
+// quantities itself, rank 0 gathers the values (8 bytes a pair), writes the files and prints the
+// JSON. Each pair's value depends on its two layers only: the files are the single process's, byte
+// for byte. Pays when pairs dominate (many layers; linear CKA on wide layers).
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -15,6 +22,8 @@
 
 #include "command.hpp"
 #include "sublens/core/error.hpp"
+#include "sublens/core/threads.hpp"
+#include "sublens/dist/dist.hpp"
 #include "sublens/io/io.hpp"
 #include "sublens/similarity/cka.hpp"
 
@@ -30,6 +39,7 @@ struct CkaMatrixCommandOptions {
   std::vector<std::string> layers;  // --layers: names or globs, in matrix order
   std::string output;
   std::string csv;
+  int threads = 0;
 };
 
 // "block2" < "block10".
@@ -132,6 +142,25 @@ Source load_source(const std::string& path, bool graph, const std::vector<std::s
   return source;
 }
 
+// Rank 0's matrix from every process's pairs (the others computed NaN there); a single process
+// computed them all.
+void gather_pairs(Matrix& values, const dist::TaskQueue& queue, bool square) {
+  if (!dist::distributed()) return;
+  const auto pairs = similarity::matrix_pairs(values.rows(), values.cols(), square);
+  std::vector<std::pair<std::int64_t, std::string>> mine;
+  for (const std::int64_t p : queue.taken()) {
+    const auto [i, j] = pairs[static_cast<std::size_t>(p)];
+    const double value = values(i, j);
+    mine.emplace_back(p, std::string(reinterpret_cast<const char*>(&value), sizeof value));
+  }
+  const std::vector<std::string> all = dist::gather_results(queue.count(), std::move(mine));
+  for (std::size_t p = 0; p < all.size(); ++p) {
+    const auto [i, j] = pairs[p];
+    std::memcpy(&values(i, j), all[p].data(), sizeof(double));
+    if (square) values(j, i) = values(i, j);
+  }
+}
+
 nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
   if (!fs::exists(command.a)) throw InputError(command.a, "A", "does not exist");
   if (!command.b.empty() && !fs::exists(command.b)) {
@@ -155,7 +184,14 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
   Source b;
   if (!command.b.empty()) b = load_source(command.b, graph, command.layers);
   const bool square = command.b.empty();
+  // Under mpirun, K processes share the node's cores unless --threads says otherwise.
+  set_threads(dist::launched() ? dist::threads_per_process(command.threads) : command.threads);
 
+  const auto rows = static_cast<Index>(a.names.size());
+  const auto cols = static_cast<Index>(square ? a.names.size() : b.names.size());
+  dist::TaskQueue queue(
+      static_cast<std::int64_t>(similarity::matrix_pairs(rows, cols, square).size()));
+  const auto next_pair = [&queue] { return queue.next(); };
   Matrix values;
   if (graph) {
     std::vector<const SparseMatrix*> pa, pb;
@@ -163,6 +199,7 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
     for (const auto& g : b.graphs) pb.push_back(&g);
     similarity::CkaOptions options;
     options.estimator = estimator;
+    options.next_pair = next_pair;
     values = similarity::graph_cka_matrix(pa, pb, options);
   } else {
     std::vector<const RowMatrix*> pa, pb;
@@ -170,11 +207,15 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
     for (const auto& m : b.activations) pb.push_back(&m);
     similarity::LinearCkaOptions options;
     options.estimator = estimator;
+    options.next_pair = next_pair;
     values = similarity::activation_cka_matrix(
         pa, pb,
         kind == "rbf" ? similarity::ActivationKernel::kRbf : similarity::ActivationKernel::kLinear,
         options);
   }
+  gather_pairs(values, queue, square);
+  if (!dist::is_root()) return nullptr;  // rank 0 writes and reports
+
   const std::vector<std::string>& column_names = square ? a.names : b.names;
   io::write_matrix(command.output, RowMatrix(values));
   std::ostringstream csv;
@@ -223,6 +264,9 @@ const bool registered = register_command(
                          "--layers", {"--layer"});
        app.add_option("-o,--output", o->output, "CKA matrix, .npy float64")->required();
        app.add_option("--csv", o->csv, "CSV with layer names (default: -o with .csv)");
+       app.add_option("--threads", o->threads,
+                      "Threads (0: all cores; under mpirun: the node's cores / its processes)")
+           ->check(CLI::NonNegativeNumber);
        return [o] { return cka_matrix_command(*o); };
      }});
 

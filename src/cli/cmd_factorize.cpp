@@ -20,17 +20,27 @@
 //   rank<r>/P_<channel>.npy/.png  pixels x r input factor; PNG: its columns as H x W tiles
 //   rank<r>/O_<layer>.npy/.png    neurons x r layer factor; PNG: neuron x factor heatmap
 //   rank<r>/objective.npy         objective per iteration of the best seed
+//
+// Under mpirun/srun the fits (rank x seed) are handed out to the processes as they become free
+// (dist::TaskQueue); every process reads the inputs itself, rank 0 gathers every fit (its factors
+// included: ranks x seeds x (N + dims) x r doubles in all), writes the files and prints the JSON.
+// A fit depends only on its rank and seed: the tables and factors are the single process's
+// (with --threads alike), timings aside.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "command.hpp"
 #include "sublens/core/error.hpp"
+#include "sublens/core/progress.hpp"
+#include "sublens/core/threads.hpp"
+#include "sublens/dist/dist.hpp"
 #include "sublens/factor/coupled_nmf.hpp"
 #include "sublens/factor/latent.hpp"
 #include "sublens/io/io.hpp"
@@ -56,6 +66,7 @@ struct FactorizeCommandOptions {
   bool skip_negative = false;                     // leave blocks with negative entries out
   bool no_latent = false;                         // skip the per-rank factors and PNGs
   std::string output;                             // output folder
+  int threads = 0;                                // 0: all cores (under mpirun: shared)
 };
 
 struct Block {
@@ -136,6 +147,34 @@ std::vector<Block> load_images(const fs::path& path) {
   return blocks;
 }
 
+// The sweep over every process (one fit per task); on rank 0 the sweep, on the others nothing.
+std::optional<factor::RankSweepResult> distributed_sweep(
+    const std::vector<const RowMatrix*>& inputs, const std::vector<const RowMatrix*>& layers,
+    const factor::RankSweepOptions& options) {
+  factor::check_sweep_options(options);
+  dist::TaskQueue queue(factor::sweep_fit_count(options));
+  dist::GlobalCounter done;  // fits finished on every process: rank 0's progress line
+  Progress progress("factorize", queue.count());
+  std::int64_t shown = 0;
+  std::vector<std::pair<std::int64_t, std::string>> mine;
+  for (std::int64_t fit = queue.next(); fit >= 0; fit = queue.next()) {
+    mine.emplace_back(fit, factor::fit_to_bytes(factor::sweep_fit(inputs, layers, options, fit)));
+    const std::int64_t total = done.add(1);
+    progress.advance(total - shown);
+    shown = total;
+  }
+  progress.finish();
+  std::vector<std::string> all = dist::gather_results(queue.count(), std::move(mine));
+  if (!dist::is_root()) return std::nullopt;
+  std::vector<factor::CoupledNmfResult> fits;
+  fits.reserve(all.size());
+  for (auto& bytes : all) {
+    fits.push_back(factor::fit_from_bytes(bytes));
+    std::string().swap(bytes);
+  }
+  return factor::summarize_sweep(options, std::move(fits));
+}
+
 nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
   if (options.inputs.empty() && options.activations.empty()) {
     throw std::invalid_argument("factorize: give --inputs IMAGES, --acts ACTS or both");
@@ -188,7 +227,15 @@ nlohmann::json factorize_command(const FactorizeCommandOptions& options) {
   for (const auto& block : blocks) {  // inputs come first in `blocks`
     (block.kind == "input" ? inputs : layers).push_back(&block.values);
   }
-  const factor::RankSweepResult sweep = factor::rank_sweep(inputs, layers, sweep_options);
+  // Under mpirun, K processes share the node's cores unless --threads says otherwise.
+  set_threads(dist::launched() ? dist::threads_per_process(options.threads) : options.threads);
+  std::optional<factor::RankSweepResult> split;
+  if (dist::distributed()) {
+    split = distributed_sweep(inputs, layers, sweep_options);
+    if (!split) return nullptr;  // rank 0 writes and reports
+  }
+  const factor::RankSweepResult sweep =
+      split ? std::move(*split) : factor::rank_sweep(inputs, layers, sweep_options);
   // Created only now: a sweep that rejects its arguments leaves no empty folder behind.
   fs::create_directories(options.output);
 
@@ -326,6 +373,9 @@ const bool registered = register_command(
        app.add_flag("--skip-negative", options->skip_negative,
                     "Leave blocks with negative entries out (listed under 'skipped')");
        app.add_flag("--no-latent", options->no_latent, "Do not write per-rank factors and PNGs");
+       app.add_option("--threads", options->threads,
+                      "Threads (0: all cores; under mpirun: the node's cores / its processes)")
+           ->check(CLI::NonNegativeNumber);
        app.add_option("-o,--output", options->output, "Output folder (created if missing)")
            ->required();
        return [options] { return factorize_command(*options); };

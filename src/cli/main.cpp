@@ -4,7 +4,9 @@
 #include <exception>
 #include <iostream>
 #include <map>
+#include <set>
 #include <stdexcept>
+#include <string>
 
 #include "command.hpp"
 #include "sublens/core/blas.hpp"
@@ -14,18 +16,39 @@
 
 namespace {
 
-// The commands that split their work over processes under mpirun/srun (see dist/dist.hpp).
-bool runs_distributed(const std::string& command) { return command == "ssc"; }
+// The commands that split their work over processes under mpirun/srun (see dist/dist.hpp); the
+// others refuse to run K times.
+const std::set<std::string>& distributed_commands() {
+  static const std::set<std::string> commands = {
+      "ssc",         // the columns of each solve (dist::column_schedule)
+      "cka-matrix",  // the pairs of layers (dist::TaskQueue)
+      "factorize",   // the fits of the rank sweep (dist::TaskQueue)
+  };
+  return commands;
+}
+
+bool runs_distributed(const std::string& command) {
+  return distributed_commands().count(command) > 0;
+}
+
+std::string distributed_command_list() {
+  std::string list;
+  for (const auto& name : distributed_commands()) list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
 
 // An error under mpirun: one that every process meets alike (options, inputs) is printed once by
-// rank 0 and every process exits cleanly; one met inside a distributed solve, where the others
-// wait on this process, is printed where it happened and stops them all.
+// rank 0 and every process exits cleanly; one met inside distributed work, where the others wait
+// on this process, is printed where it happened and stops them all (MPI_Abort), unless
+// dist::settle() already told every process (they then exit by themselves).
 int report_error(const std::string& command, const char* kind, const char* what, int code) {
   namespace dist = sublens::dist;
-  if (dist::is_root() || dist::collectives_started()) {
+  if (dist::is_root() || dist::collectives_started() || dist::error_settled()) {
     std::fprintf(stderr, "sublens %s: %s: %s\n", command.c_str(), kind, what);
   }
-  if (dist::distributed() && dist::collectives_started()) dist::abort(code);
+  if (dist::distributed() && dist::collectives_started() && !dist::error_settled()) {
+    dist::abort(code);
+  }
   return code;
 }
 
@@ -74,16 +97,18 @@ int main(int argc, char** argv) {
   for (auto& [sub, runner] : runners) {
     if (!sub->parsed()) continue;
     if (sublens::dist::distributed() && !runs_distributed(sub->get_name())) {
-      return report_error(sub->get_name(), "error",
-                          "runs in one process; under mpirun/srun only `sublens ssc` splits its "
-                          "work (run this command without the launcher)",
-                          2);
+      const std::string what = "runs in one process; under mpirun/srun only " +
+                               distributed_command_list() +
+                               " split their work (run this command without the launcher)";
+      return report_error(sub->get_name(), "error", what.c_str(), 2);
     }
     try {
       const nlohmann::json summary = runner();
       if (!summary.is_null()) std::cout << summary.dump() << std::endl;
       if (sublens::dist::is_root()) sublens::cli::warn_deprecated_spellings();
       return 0;
+    } catch (const sublens::dist::StoppedElsewhere& stopped) {
+      return stopped.code();  // another process met the error and prints it
     } catch (const std::invalid_argument& error) {
       return report_error(sub->get_name(), "error", error.what(), 2);
     } catch (const std::exception& error) {

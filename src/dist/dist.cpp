@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "internal.hpp"
+
 #ifdef SUBLENS_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -24,19 +26,15 @@ bool g_collectives = false;
 std::uint64_t g_sent = 0;
 std::uint64_t g_received = 0;
 
-bool env_set(const char* name) {
+[[maybe_unused]] bool env_set(const char* name) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0';
 }
 
 }  // namespace
 
-bool launched() {
-  return env_set("OMPI_COMM_WORLD_SIZE") || env_set("PMIX_RANK") || env_set("PMI_RANK") ||
-         env_set("PMI_SIZE");
-}
-
 bool collectives_started() { return g_collectives; }
+void detail::mark_collectives_started() { g_collectives = true; }
 int rank() { return g_rank; }
 int size() { return g_size; }
 std::uint64_t bytes_sent() { return g_sent; }
@@ -138,7 +136,9 @@ void unpack(const std::vector<char>& buffer, std::vector<ssc::ColumnOutcome>& ou
 constexpr std::uint64_t kPiece = 1ULL << 30;
 constexpr int kTag = 7301;
 
-void send_buffer(const std::vector<char>& buffer, int to) {
+}  // namespace
+
+void detail::send_buffer(const std::vector<char>& buffer, int to) {
   std::uint64_t bytes = buffer.size();
   MPI_Send(&bytes, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD);
   for (std::uint64_t at = 0; at < bytes; at += kPiece) {
@@ -148,7 +148,7 @@ void send_buffer(const std::vector<char>& buffer, int to) {
   g_sent += bytes + sizeof bytes;
 }
 
-std::vector<char> receive_buffer(int from) {
+std::vector<char> detail::receive_buffer(int from) {
   std::uint64_t bytes = 0;
   MPI_Recv(&bytes, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   std::vector<char> buffer(bytes);
@@ -160,40 +160,26 @@ std::vector<char> receive_buffer(int from) {
   return buffer;
 }
 
+namespace {
+
 class MpiSchedule final : public ssc::ColumnSchedule {
  public:
-  MpiSchedule() {
-    const MPI_Aint bytes = g_rank == 0 ? sizeof(std::int64_t) : 0;
-    MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &counter_,
-                     &window_);
-    if (g_rank == 0) *counter_ = 0;
-    MPI_Barrier(MPI_COMM_WORLD);  // the counter is zero before anyone takes a block
-    MPI_Win_lock_all(MPI_MODE_NOCHECK, window_);
-  }
-  ~MpiSchedule() override {
-    MPI_Win_unlock_all(window_);
-    MPI_Win_free(&window_);
-  }
-  MpiSchedule(const MpiSchedule&) = delete;
-  MpiSchedule& operator=(const MpiSchedule&) = delete;
+  MpiSchedule() = default;
 
   int processes() const override { return g_size; }
 
   std::int64_t next_block(std::int64_t blocks) override {
     g_collectives = true;  // from here on the processes' work differs
-    const std::int64_t one = 1;
-    std::int64_t taken = 0;
-    MPI_Fetch_and_op(&one, &taken, MPI_INT64_T, 0, 0, MPI_SUM, window_);
-    MPI_Win_flush(0, window_);
+    const std::int64_t taken = counter_.fetch_add(1);
     return taken < blocks ? taken : -1;
   }
 
   bool gather(std::vector<ssc::ColumnOutcome>& outcomes) override {
     if (g_rank != 0) {
-      send_buffer(pack(outcomes), 0);
+      detail::send_buffer(pack(outcomes), 0);
       return false;
     }
-    for (int from = 1; from < g_size; ++from) unpack(receive_buffer(from), outcomes);
+    for (int from = 1; from < g_size; ++from) unpack(detail::receive_buffer(from), outcomes);
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       if (!outcomes[i].solved) {
         throw std::runtime_error("dist: column " + std::to_string(i) + " was solved by no process");
@@ -203,8 +189,7 @@ class MpiSchedule final : public ssc::ColumnSchedule {
   }
 
  private:
-  std::int64_t* counter_ = nullptr;
-  MPI_Win window_ = MPI_WIN_NULL;
+  SharedCounter counter_;
 };
 
 }  // namespace
@@ -241,11 +226,15 @@ void abort(int code) { std::exit(code); }
 
 std::unique_ptr<ssc::ColumnSchedule> column_schedule() {
   if (g_size <= 1) return nullptr;
-  throw std::invalid_argument(
-      "this sublens was built without MPI (SUBLENS_MPI=OFF or no MPI library found), so its " +
-      std::to_string(g_size) + " processes cannot share the work: run it without the launcher");
+  throw std::invalid_argument(detail::built_without_mpi_message(g_size));
 }
 
 #endif
+
+std::string detail::built_without_mpi_message(int processes) {
+  return "this sublens was built without MPI (SUBLENS_MPI=OFF or no MPI library found), so its " +
+         std::to_string(processes) +
+         " processes cannot share the work: run it without the launcher";
+}
 
 }  // namespace sublens::dist

@@ -315,9 +315,7 @@ CoupledNmfResult coupled_nmf(const std::vector<const RowMatrix*>& inputs,
   return result;
 }
 
-RankSweepResult rank_sweep(const std::vector<const RowMatrix*>& inputs,
-                           const std::vector<const RowMatrix*>& layers,
-                           const RankSweepOptions& options) {
+void check_sweep_options(const RankSweepOptions& options) {
   if (options.ranks.empty()) {
     throw std::invalid_argument("rank_sweep: ranks must list at least one rank");
   }
@@ -332,64 +330,109 @@ RankSweepResult rank_sweep(const std::vector<const RowMatrix*>& inputs,
         "rank_sweep: n_seeds must be >= 1 (n_seeds = " + std::to_string(options.n_seeds) + ")");
   }
   check_options(options.base);
-  const std::size_t n_blocks = inputs.size() + layers.size();
+}
 
+std::int64_t sweep_fit_count(const RankSweepOptions& options) {
+  return static_cast<std::int64_t>(options.ranks.size()) * options.n_seeds;
+}
+
+CoupledNmfResult sweep_fit(const std::vector<const RowMatrix*>& inputs,
+                           const std::vector<const RowMatrix*>& layers,
+                           const RankSweepOptions& options, std::int64_t fit) {
+  CoupledNmfOptions run = options.base;
+  run.rank = options.ranks.at(static_cast<std::size_t>(fit / options.n_seeds));
+  run.seed = options.base.seed + static_cast<std::uint64_t>(fit % options.n_seeds);
+  return coupled_nmf(inputs, layers, run);
+}
+
+namespace {
+
+void mean_std(const std::vector<double>& v, double* mean, double* spread) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  *mean = sum / static_cast<double>(v.size());
+  double sq = 0;
+  for (double x : v) sq += (x - *mean) * (x - *mean);
+  *spread = v.size() > 1 ? std::sqrt(sq / static_cast<double>(v.size() - 1)) : 0.0;
+}
+
+// One rank's row from its seeds' fits (in seed order); moves the best fit (lowest objective, the
+// first such seed) into *best.
+RankSweepRow summarize_rank(int rank, std::vector<CoupledNmfResult>::iterator fits, int n_seeds,
+                            CoupledNmfResult* best) {
+  RankSweepRow row;
+  row.rank = rank;
+  const std::size_t n_blocks = fits->block_rmse.size();
+  std::vector<double> rmse, relative, objective;
+  std::vector<std::vector<double>> block_rmse(n_blocks), block_relative(n_blocks);
+  double iterations = 0, seconds = 0;
+  auto best_fit = fits;
+  for (auto fit = fits; fit != fits + n_seeds; ++fit) {
+    rmse.push_back(fit->rmse);
+    relative.push_back(fit->relative_rmse);
+    objective.push_back(fit->objective);
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      block_rmse[b].push_back(fit->block_rmse[b]);
+      block_relative[b].push_back(fit->block_relative_rmse[b]);
+    }
+    iterations += fit->iterations;
+    seconds += fit->seconds;
+    row.converged += fit->converged ? 1 : 0;
+    if (fit->objective < best_fit->objective) best_fit = fit;
+  }
+  double unused = 0;
+  mean_std(rmse, &row.rmse_mean, &row.rmse_std);
+  mean_std(relative, &row.relative_rmse_mean, &row.relative_rmse_std);
+  mean_std(objective, &row.objective_mean, &unused);
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    double mean = 0, spread = 0;
+    mean_std(block_rmse[b], &mean, &spread);
+    row.block_rmse_mean.push_back(mean);
+    row.block_rmse_std.push_back(spread);
+    mean_std(block_relative[b], &mean, &spread);
+    row.block_relative_rmse_mean.push_back(mean);
+    row.block_relative_rmse_std.push_back(spread);
+  }
+  row.iterations_mean = iterations / n_seeds;
+  row.seconds_mean = seconds / n_seeds;
+  *best = std::move(*best_fit);
+  return row;
+}
+
+}  // namespace
+
+RankSweepResult summarize_sweep(const RankSweepOptions& options,
+                                std::vector<CoupledNmfResult> fits) {
+  if (static_cast<std::int64_t>(fits.size()) != sweep_fit_count(options)) {
+    throw std::invalid_argument("rank_sweep: " + std::to_string(fits.size()) + " fits for " +
+                                std::to_string(sweep_fit_count(options)) + " (ranks x seeds)");
+  }
   RankSweepResult sweep;
-  Progress progress("factorize", static_cast<std::int64_t>(options.ranks.size()) * options.n_seeds,
-                    options.progress);
-  auto mean_std = [](const std::vector<double>& v, double* mean, double* spread) {
-    double sum = 0;
-    for (double x : v) sum += x;
-    *mean = sum / static_cast<double>(v.size());
-    double sq = 0;
-    for (double x : v) sq += (x - *mean) * (x - *mean);
-    *spread = v.size() > 1 ? std::sqrt(sq / static_cast<double>(v.size() - 1)) : 0.0;
-  };
-  for (int rank : options.ranks) {
-    RankSweepRow row;
-    row.rank = rank;
-    std::vector<double> rmse, relative, objective;
-    std::vector<std::vector<double>> block_rmse(n_blocks), block_relative(n_blocks);
-    double iterations = 0, seconds = 0;
+  for (std::size_t k = 0; k < options.ranks.size(); ++k) {
+    const auto first = fits.begin() + static_cast<std::ptrdiff_t>(k) * options.n_seeds;
     CoupledNmfResult best;
-    bool have_best = false;
+    sweep.rows.push_back(summarize_rank(options.ranks[k], first, options.n_seeds, &best));
+    sweep.best.push_back(std::move(best));
+  }
+  return sweep;
+}
+
+// Fit by fit, one rank at a time: only the best fit of each rank is kept.
+RankSweepResult rank_sweep(const std::vector<const RowMatrix*>& inputs,
+                           const std::vector<const RowMatrix*>& layers,
+                           const RankSweepOptions& options) {
+  check_sweep_options(options);
+  Progress progress("factorize", sweep_fit_count(options), options.progress);
+  RankSweepResult sweep;
+  for (std::size_t k = 0; k < options.ranks.size(); ++k) {
+    std::vector<CoupledNmfResult> fits;
     for (int s = 0; s < options.n_seeds; ++s) {
-      CoupledNmfOptions run = options.base;
-      run.rank = rank;
-      run.seed = options.base.seed + static_cast<std::uint64_t>(s);
-      CoupledNmfResult fit = coupled_nmf(inputs, layers, run);
-      rmse.push_back(fit.rmse);
-      relative.push_back(fit.relative_rmse);
-      objective.push_back(fit.objective);
-      for (std::size_t b = 0; b < n_blocks; ++b) {
-        block_rmse[b].push_back(fit.block_rmse[b]);
-        block_relative[b].push_back(fit.block_relative_rmse[b]);
-      }
-      iterations += fit.iterations;
-      seconds += fit.seconds;
-      row.converged += fit.converged ? 1 : 0;
-      if (!have_best || fit.objective < best.objective) {
-        best = std::move(fit);
-        have_best = true;
-      }
+      const auto fit = static_cast<std::int64_t>(k) * options.n_seeds + s;
+      fits.push_back(sweep_fit(inputs, layers, options, fit));
       progress.advance();
     }
-    double unused = 0;
-    mean_std(rmse, &row.rmse_mean, &row.rmse_std);
-    mean_std(relative, &row.relative_rmse_mean, &row.relative_rmse_std);
-    mean_std(objective, &row.objective_mean, &unused);
-    for (std::size_t b = 0; b < n_blocks; ++b) {
-      double mean = 0, spread = 0;
-      mean_std(block_rmse[b], &mean, &spread);
-      row.block_rmse_mean.push_back(mean);
-      row.block_rmse_std.push_back(spread);
-      mean_std(block_relative[b], &mean, &spread);
-      row.block_relative_rmse_mean.push_back(mean);
-      row.block_relative_rmse_std.push_back(spread);
-    }
-    row.iterations_mean = iterations / options.n_seeds;
-    row.seconds_mean = seconds / options.n_seeds;
-    sweep.rows.push_back(std::move(row));
+    CoupledNmfResult best;
+    sweep.rows.push_back(summarize_rank(options.ranks[k], fits.begin(), options.n_seeds, &best));
     sweep.best.push_back(std::move(best));
   }
   progress.finish();

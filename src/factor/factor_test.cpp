@@ -117,6 +117,47 @@ TEST(CoupledNmf, RmseDropsToNearZeroAtTheTrueRankInASweep) {
   EXPECT_EQ(sweep.best[1].factors.shared.cols(), 2);
 }
 
+// A sweep split over processes: fits run in any order (here backwards), sent as bytes and
+// summarized, give the single process's rows and best fits exactly (timings aside).
+TEST(CoupledNmf, SweepFromFitsInAnyOrderEqualsTheWholeSweep) {
+  const Synthetic data = synthetic(40, {12, 9}, 2, 2, 0.5);
+  RankSweepOptions options;
+  options.ranks = {1, 3, 2};
+  options.n_seeds = 3;
+  options.base.max_iterations = 60;
+  options.progress = false;
+  const std::vector<const RowMatrix*> inputs = {&data.blocks[0]}, layers = {&data.blocks[1]};
+  const auto whole = rank_sweep(inputs, layers, options);
+
+  const std::int64_t count = sweep_fit_count(options);
+  ASSERT_EQ(count, 9);
+  std::vector<std::string> sent(static_cast<std::size_t>(count));
+  for (std::int64_t fit = count - 1; fit >= 0; --fit) {
+    sent[static_cast<std::size_t>(fit)] = fit_to_bytes(sweep_fit(inputs, layers, options, fit));
+  }
+  std::vector<CoupledNmfResult> fits;
+  for (const auto& bytes : sent) fits.push_back(fit_from_bytes(bytes));
+  EXPECT_EQ(fits[4].factors.shared.cols(), 3);  // fit 4: rank 3, second seed
+  const auto split = summarize_sweep(options, std::move(fits));
+
+  ASSERT_EQ(split.rows.size(), whole.rows.size());
+  for (std::size_t k = 0; k < whole.rows.size(); ++k) {
+    EXPECT_EQ(split.rows[k].rank, whole.rows[k].rank);
+    EXPECT_EQ(split.rows[k].rmse_mean, whole.rows[k].rmse_mean);
+    EXPECT_EQ(split.rows[k].rmse_std, whole.rows[k].rmse_std);
+    EXPECT_EQ(split.rows[k].block_relative_rmse_mean, whole.rows[k].block_relative_rmse_mean);
+    EXPECT_EQ(split.rows[k].objective_mean, whole.rows[k].objective_mean);
+    EXPECT_EQ(split.rows[k].iterations_mean, whole.rows[k].iterations_mean);
+    EXPECT_EQ(split.rows[k].converged, whole.rows[k].converged);
+    EXPECT_EQ(split.best[k].factors.shared, whole.best[k].factors.shared);
+    ASSERT_EQ(split.best[k].factors.blocks.size(), 2u);
+    EXPECT_EQ(split.best[k].factors.blocks[1], whole.best[k].factors.blocks[1]);
+    EXPECT_EQ(split.best[k].objective_history, whole.best[k].objective_history);
+  }
+  EXPECT_THROW(fit_from_bytes(sent[0].substr(0, sent[0].size() - 1)), std::runtime_error);
+  EXPECT_THROW(summarize_sweep(options, {}), std::invalid_argument);
+}
+
 TEST(CoupledNmf, MultiplicativeUpdatesNeverIncreaseTheObjective) {
   const Synthetic data = synthetic(50, {30, 40}, 5, 3);
   CoupledNmfOptions options;

@@ -475,6 +475,36 @@ CkaResult rbf_cka(const Eigen::Ref<const RowMatrix>& x, const Eigen::Ref<const R
                      start);
 }
 
+std::vector<std::pair<Index, Index>> matrix_pairs(Index rows, Index cols, bool square) {
+  std::vector<std::pair<Index, Index>> pairs;
+  for (Index i = 0; i < rows; ++i) {
+    for (Index j = square ? i : 0; j < cols; ++j) pairs.emplace_back(i, j);
+  }
+  return pairs;
+}
+
+namespace {
+
+// The matrix of `value(i, j)` over the pairs `next_pair` hands out (all when empty); NaN elsewhere.
+template <typename Value>
+Matrix fill_pairs(Index rows, Index cols, bool square, const NextPair& next_pair, Value value) {
+  const auto pairs = matrix_pairs(rows, cols, square);
+  Matrix result = Matrix::Constant(rows, cols, std::numeric_limits<double>::quiet_NaN());
+  Progress progress("cka-matrix", rows * cols);
+  std::int64_t sequential = 0;
+  auto next = [&] { return next_pair ? next_pair() : sequential++; };
+  for (std::int64_t p = next(); p >= 0 && p < static_cast<std::int64_t>(pairs.size()); p = next()) {
+    const auto [i, j] = pairs[static_cast<std::size_t>(p)];
+    result(i, j) = value(i, j);
+    if (square) result(j, i) = result(i, j);
+    progress.advance(square && i != j ? 2 : 1);
+  }
+  progress.finish();
+  return result;
+}
+
+}  // namespace
+
 Matrix graph_cka_matrix(const std::vector<const SparseMatrix*>& a,
                         const std::vector<const SparseMatrix*>& b, const CkaOptions& options) {
   if (a.empty()) throw std::invalid_argument("cka: no graphs given");
@@ -503,21 +533,11 @@ Matrix graph_cka_matrix(const std::vector<const SparseMatrix*>& a,
   }
   const auto& stats_b = square ? sa : sb;
   const Index rows = static_cast<Index>(a.size()), cols = static_cast<Index>(other.size());
-  Matrix result(rows, cols);
-  Progress progress("cka-matrix", rows * cols);
-  for (Index i = 0; i < rows; ++i) {
-    for (Index j = square ? i : 0; j < cols; ++j) {
-      const double hsic = hsic_from_parts(
-          frobenius_inner(*a[static_cast<std::size_t>(i)], *other[static_cast<std::size_t>(j)]),
-          sa[static_cast<std::size_t>(i)], stats_b[static_cast<std::size_t>(j)]);
-      result(i, j) = cka_from_hsic(hsic, sa[static_cast<std::size_t>(i)].self_hsic,
-                                   stats_b[static_cast<std::size_t>(j)].self_hsic);
-      if (square) result(j, i) = result(i, j);
-      progress.advance(square && i != j ? 2 : 1);
-    }
-  }
-  progress.finish();
-  return result;
+  return fill_pairs(rows, cols, square, options.next_pair, [&](Index i, Index j) {
+    const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
+    const double hsic = hsic_from_parts(frobenius_inner(*a[ui], *other[uj]), sa[ui], stats_b[uj]);
+    return cka_from_hsic(hsic, sa[ui].self_hsic, stats_b[uj].self_hsic);
+  });
 }
 
 Matrix activation_cka_matrix(const std::vector<const RowMatrix*>& a,
@@ -532,8 +552,6 @@ Matrix activation_cka_matrix(const std::vector<const RowMatrix*>& a,
   }
   require_n(n, options.estimator, "layer 0");
   const Index rows = static_cast<Index>(a.size()), cols = static_cast<Index>(other.size());
-  Matrix result(rows, cols);
-  Progress progress("cka-matrix", rows * cols);
 
   // Dense kernels (RBF, or linear when every layer prefers the Gram form and all fit).
   bool use_gram = kernel == ActivationKernel::kRbf;
@@ -565,18 +583,12 @@ Matrix activation_cka_matrix(const std::vector<const RowMatrix*>& a,
     }
     const auto& k_other = square ? ka : kb;
     const auto& s_other = square ? sa : sb;
-    for (Index i = 0; i < rows; ++i) {
-      for (Index j = square ? i : 0; j < cols; ++j) {
-        const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
-        const double hsic =
-            hsic_from_parts(dense_frobenius(ka[ui], k_other[uj]), sa[ui], s_other[uj]);
-        result(i, j) = cka_from_hsic(hsic, sa[ui].self_hsic, s_other[uj].self_hsic);
-        if (square) result(j, i) = result(i, j);
-        progress.advance(square && i != j ? 2 : 1);
-      }
-    }
-    progress.finish();
-    return result;
+    return fill_pairs(rows, cols, square, options.next_pair, [&](Index i, Index j) {
+      const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
+      const double hsic =
+          hsic_from_parts(dense_frobenius(ka[ui], k_other[uj]), sa[ui], s_other[uj]);
+      return cka_from_hsic(hsic, sa[ui].self_hsic, s_other[uj].self_hsic);
+    });
   }
 
   std::vector<LinearLayer> la, lb;
@@ -585,22 +597,15 @@ Matrix activation_cka_matrix(const std::vector<const RowMatrix*>& a,
     for (const auto* m : b) lb.push_back(prepare_linear(*m, options.estimator, options.block_rows));
   }
   const auto& l_other = square ? la : lb;
-  for (Index i = 0; i < rows; ++i) {
-    for (Index j = square ? i : 0; j < cols; ++j) {
-      const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
-      const double cross = (square && i == j) ? std::numeric_limits<double>::quiet_NaN()
-                                              : feature_cross(*a[ui], la[ui].mean, *other[uj],
-                                                              l_other[uj].mean, options.block_rows);
-      const double hsic = (square && i == j)
-                              ? la[ui].stats.self_hsic
-                              : hsic_from_parts(cross, la[ui].stats, l_other[uj].stats);
-      result(i, j) = cka_from_hsic(hsic, la[ui].stats.self_hsic, l_other[uj].stats.self_hsic);
-      if (square) result(j, i) = result(i, j);
-      progress.advance(square && i != j ? 2 : 1);
-    }
-  }
-  progress.finish();
-  return result;
+  return fill_pairs(rows, cols, square, options.next_pair, [&](Index i, Index j) {
+    const auto ui = static_cast<std::size_t>(i), uj = static_cast<std::size_t>(j);
+    const double hsic = (square && i == j)
+                            ? la[ui].stats.self_hsic
+                            : hsic_from_parts(feature_cross(*a[ui], la[ui].mean, *other[uj],
+                                                            l_other[uj].mean, options.block_rows),
+                                              la[ui].stats, l_other[uj].stats);
+    return cka_from_hsic(hsic, la[ui].stats.self_hsic, l_other[uj].stats.self_hsic);
+  });
 }
 
 }  // namespace sublens::similarity

@@ -180,6 +180,67 @@ TEST_P(CkaEstimatorTest, ActivationCkaMatrixMatchesPairwise) {
   }
 }
 
+// A matrix split over 3 simulated processes (pairs p, p + 3, ... each, as the worst case of a
+// dynamic handout): every pair's value is the whole matrix's, bit for bit; the rest is NaN.
+TEST_P(CkaEstimatorTest, MatrixSplitOverProcessesEqualsTheWholeMatrix) {
+  std::mt19937_64 rng(21);
+  std::vector<SparseMatrix> graphs;
+  std::vector<RowMatrix> layers;
+  for (int g = 0; g < 4; ++g) {
+    graphs.push_back(to_sparse(random_symmetric(30, 0.2, rng)));
+    layers.push_back(random_activations(30, 3 + 4 * g, rng));
+  }
+  std::vector<const SparseMatrix*> pg;
+  std::vector<const RowMatrix*> pl;
+  for (const auto& g : graphs) pg.push_back(&g);
+  for (const auto& m : layers) pl.push_back(&m);
+  for (const bool square : {true, false}) {
+    const std::vector<const SparseMatrix*> bg =
+        square ? std::vector<const SparseMatrix*>{}
+               : std::vector<const SparseMatrix*>{pg[1], pg[3]};
+    const std::vector<const RowMatrix*> bl =
+        square ? std::vector<const RowMatrix*>{} : std::vector<const RowMatrix*>{pl[2], pl[0]};
+    CkaOptions graph_options;
+    graph_options.estimator = GetParam();
+    LinearCkaOptions linear_options;
+    linear_options.estimator = GetParam();
+    const Matrix whole_graph = graph_cka_matrix(pg, bg, graph_options);
+    const Matrix whole_linear =
+        activation_cka_matrix(pl, bl, ActivationKernel::kLinear, linear_options);
+    const Matrix whole_rbf = activation_cka_matrix(pl, bl, ActivationKernel::kRbf, linear_options);
+    const auto pairs = matrix_pairs(4, square ? 4 : 2, square);
+    EXPECT_EQ(pairs.size(), square ? 10u : 8u);
+    for (std::int64_t rank = 0; rank < 3; ++rank) {
+      auto strided = [rank] {
+        return [next = rank]() mutable {
+          const std::int64_t p = next;
+          next += 3;
+          return p;
+        };
+      };
+      graph_options.next_pair = strided();
+      const Matrix graph = graph_cka_matrix(pg, bg, graph_options);
+      linear_options.next_pair = strided();
+      const Matrix linear =
+          activation_cka_matrix(pl, bl, ActivationKernel::kLinear, linear_options);
+      linear_options.next_pair = strided();
+      const Matrix rbf = activation_cka_matrix(pl, bl, ActivationKernel::kRbf, linear_options);
+      for (std::size_t p = 0; p < pairs.size(); ++p) {
+        const auto [i, j] = pairs[p];
+        const bool mine = static_cast<std::int64_t>(p) % 3 == rank;
+        EXPECT_EQ(std::isnan(graph(i, j)), !mine);
+        if (!mine) continue;
+        EXPECT_EQ(graph(i, j), whole_graph(i, j));
+        EXPECT_EQ(linear(i, j), whole_linear(i, j));
+        EXPECT_EQ(rbf(i, j), whole_rbf(i, j));
+        if (square) {
+          EXPECT_EQ(graph(j, i), whole_graph(i, j));
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Estimators, CkaEstimatorTest,
                          ::testing::Values(HsicEstimator::kBiased, HsicEstimator::kUnbiased),
                          [](const auto& info) { return to_string(info.param); });

@@ -5,10 +5,15 @@
 // starts in milliseconds and never touches the MPI runtime.
 //
 // What is distributed: `sublens ssc` splits the columns of each Lasso solve over the processes
-// (ssc::ColumnSchedule, dynamic blocks); every process reads the inputs itself from the shared
-// file system, and the root (rank 0) gathers the columns, writes exactly the files a single
+// (ssc::ColumnSchedule, dynamic blocks); `cka-matrix` its pairs of layers and `factorize` its fits
+// (rank x seed), with a TaskQueue (tasks.hpp). Every process reads the inputs itself from the
+// shared file system, and the root (rank 0) gathers the results, writes exactly the files a single
 // process writes and prints the JSON once. Commands that run in one process refuse to start
 // under a launcher with more than one process rather than writing the same files K times.
+//
+// The generic pieces for any command made of independent tasks: tasks.hpp (a work queue, a
+// global counter, barrier, broadcast, gathering results on rank 0) and environment.hpp (the
+// environment for a child process that must not believe it is an MPI process).
 //
 // Built without MPI (SUBLENS_MPI=OFF or no MPI found), launched() is still detected and the
 // command refuses to run with more than one process.
@@ -17,6 +22,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "sublens/dist/environment.hpp"
+#include "sublens/dist/tasks.hpp"
 #include "sublens/ssc/ssc.hpp"
 
 namespace sublens::dist {
@@ -32,9 +39,11 @@ class Session {
 };
 
 bool built_with_mpi();
-bool launched();  // started by an MPI launcher (whatever the number of processes)
-int rank();       // 0 without MPI
-int size();       // 1 without MPI
+// Started by an MPI launcher (whatever the number of processes): OMPI_COMM_WORLD_SIZE, PMIX_RANK,
+// PMI_RANK or PMI_SIZE is set (child_environment() removes them).
+bool launched();
+int rank();  // 0 without MPI
+int size();  // 1 without MPI
 inline bool distributed() { return size() > 1; }
 inline bool is_root() { return rank() == 0; }
 
@@ -47,16 +56,19 @@ int threads_per_process(int requested);
 // (MPI one-sided fetch-and-add), so a process that finishes early takes the next block.
 std::unique_ptr<ssc::ColumnSchedule> column_schedule();
 
-// True once this process has taken a block of a distributed solve: the processes' work differs
-// from then on, so an error happens on this process alone and must stop the others (abort).
-// Before, every process meets the same errors (options, inputs) and they exit together.
+// True once this process has taken a block of a distributed solve or a task of a TaskQueue with
+// several processes: the processes' work differs from then on, so an error happens on this
+// process alone and must stop the others (sublens's main prints it here and calls abort()).
+// Before, every process meets the same errors (options, inputs): rank 0 alone prints them and
+// they all exit with the same code.
 bool collectives_started();
 
 // Bytes this process has sent and received in gathers so far (for benchmarks).
 std::uint64_t bytes_sent();
 std::uint64_t bytes_received();
 
-// Stops every process with `code` (an error that happened on this process only).
+// Stops every process with `code` (an error that happened on this process only): MPI_Abort, and
+// mpirun exits with `code`. In one process: exit(code).
 [[noreturn]] void abort(int code);
 
 }  // namespace sublens::dist

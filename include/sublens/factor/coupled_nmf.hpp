@@ -180,4 +180,22 @@ RankSweepResult rank_sweep(const std::vector<const RowMatrix*>& inputs,
                            const std::vector<const RowMatrix*>& layers,
                            const RankSweepOptions& options);
 
+// The sweep in pieces, for a sweep split over processes (`sublens factorize` under mpirun): its
+// fits are independent. Fit f (0 .. sweep_fit_count - 1) is rank ranks[f / n_seeds] with seed
+// base.seed + f % n_seeds; rank_sweep = check_sweep_options, every sweep_fit in order,
+// summarize_sweep. A fit's result depends only on its rank and seed (and the data), never on
+// which process runs it.
+void check_sweep_options(const RankSweepOptions& options);  // throws std::invalid_argument
+std::int64_t sweep_fit_count(const RankSweepOptions& options);
+CoupledNmfResult sweep_fit(const std::vector<const RowMatrix*>& inputs,
+                           const std::vector<const RowMatrix*>& layers,
+                           const RankSweepOptions& options, std::int64_t fit);
+// Rows and best fits from every fit, in fit order (moved from).
+RankSweepResult summarize_sweep(const RankSweepOptions& options,
+                                std::vector<CoupledNmfResult> fits);
+
+// A fit as bytes and back (to send it between processes): every field, doubles bit for bit.
+std::string fit_to_bytes(const CoupledNmfResult& fit);
+CoupledNmfResult fit_from_bytes(const std::string& bytes);  // throws std::runtime_error if cut
+
 }  // namespace sublens::factor

@@ -40,6 +40,8 @@
 //   std::printf("%s CKA = %.4f\n", to_string(result.estimator).c_str(), result.cka);
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,9 +96,17 @@ double hsic_from_parts(double frobenius, const KernelStats& k, const KernelStats
 // CKA from HSIC(K, L) and the self-HSICs; NaN when either self-HSIC <= 0.
 double cka_from_hsic(double hsic_kl, double hsic_kk, double hsic_ll);
 
+// The pairs of a CKA matrix computed in this call (a matrix split over processes, as
+// `sublens cka-matrix` does under mpirun with dist::TaskQueue): called for the next pair, an index
+// into matrix_pairs(), until it returns a negative number. Empty (the default): every pair. The
+// entries of pairs not computed here are NaN.
+using NextPair = std::function<std::int64_t()>;
+
 struct CkaOptions {
   // Biased (the paper) or unbiased (less sensitive to N and dimension, Song et al. 2012).
   HsicEstimator estimator = HsicEstimator::kBiased;
+  // The matrices only (graph_cka_matrix): which pairs to compute.
+  NextPair next_pair;
 };
 
 struct CkaResult {
@@ -134,6 +144,8 @@ struct LinearCkaOptions {
   LinearCkaMethod method = LinearCkaMethod::kAuto;
   // Inputs per block in the feature form: bounds the centred copy to block_rows x d doubles.
   Index block_rows = 2048;
+  // The matrices only (activation_cka_matrix): which pairs to compute.
+  NextPair next_pair;
 };
 
 // Linear CKA between activations X (N x dx) and Y (N x dy), rows = inputs.
@@ -148,6 +160,12 @@ CkaResult rbf_cka(const Eigen::Ref<const RowMatrix>& x, const Eigen::Ref<const R
                   const CkaOptions& options = {});
 
 // ---- CKA matrices ---------------------------------------------------------------------------
+
+// The pairs (row, column) a rows x cols CKA matrix computes, in the order the matrices compute
+// them (row by row): with `square` (a source with itself) those with column >= row, whose mirror
+// entry is the same value; otherwise all of them. Every pair's value depends on its two layers
+// only, so any subset computes the same values as the whole matrix, bit for bit.
+std::vector<std::pair<Index, Index>> matrix_pairs(Index rows, Index cols, bool square);
 
 // CKA between every graph of `a` and every graph of `b` (|a| x |b|). When `b` is empty, the
 // symmetric |a| x |a| matrix of `a` with itself (each pair computed once). Each graph's stats are
