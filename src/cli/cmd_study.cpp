@@ -2,18 +2,71 @@
 // papers on them; sublens study --run RUN [--run RUN2 ...] -o DIR — the same analyses of
 // recorded runs, no plan needed. Resumable (a killed run continues where it stopped). See
 // include/sublens/study/study.hpp and plans/README.md.
-#include <cstdio>
-#include <cstdlib>
+#include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "command.hpp"
+#include "sublens/dist/dist.hpp"
 #include "sublens/study/plan.hpp"
 #include "sublens/study/steps.hpp"
 #include "sublens/study/study.hpp"
 
 namespace sublens::cli {
 namespace {
+
+// A step that rejected its input (exit 2) and printed why: the study stops with exit 2.
+struct StepRejected : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// The study shared among the processes of an MPI run (study::WorkSharing over src/dist): the
+// variants through a dist::TaskQueue, the progress and the step counts through global counters.
+class MpiSharing final : public study::WorkSharing {
+ public:
+  MpiSharing()
+      : finished_(std::make_unique<dist::GlobalCounter>()),
+        ran_(std::make_unique<dist::GlobalCounter>()) {}
+  bool root() const override { return dist::is_root(); }
+  int processes() const override { return dist::size(); }
+  void wait_for_all() override { dist::barrier(); }
+  int next(int count) override {
+    if (!queue_) queue_ = std::make_unique<dist::TaskQueue>(count);
+    return static_cast<int>(queue_->next());
+  }
+  void stop() override {
+    if (queue_) queue_->stop();
+  }
+  void settle(const std::exception_ptr& error) override { dist::settle(rejected(error)); }
+  int add_finished(int steps) override { return static_cast<int>(finished_->add(steps)); }
+  int finish(int value) override {
+    ran_->add(value);
+    dist::barrier();
+    const int total = static_cast<int>(ran_->total());
+    dist::barrier();  // every process has read the total before the counters are freed
+    queue_.reset();   // collective frees, in the same order everywhere
+    finished_.reset();
+    ran_.reset();
+    return total;
+  }
+
+ private:
+  // dist::settle gives std::invalid_argument exit code 2: a step's rejection is one.
+  static std::exception_ptr rejected(const std::exception_ptr& error) {
+    if (!error) return error;
+    try {
+      std::rethrow_exception(error);
+    } catch (const study::StepFailed& failure) {
+      if (failure.exit_code == 2) return std::make_exception_ptr(StepRejected(failure.what()));
+    } catch (...) {
+    }
+    return error;
+  }
+
+  std::unique_ptr<dist::TaskQueue> queue_;
+  std::unique_ptr<dist::GlobalCounter> finished_, ran_;
+};
 
 struct StudyCommand {
   std::filesystem::path plan;
@@ -37,13 +90,20 @@ nlohmann::json study_command(const StudyCommand& command) {
     return summary;
   }
   if (command.options.output.empty()) throw std::invalid_argument("-o DIR is required");
+  study::StudyOptions options = command.options;
+  std::unique_ptr<MpiSharing> sharing;
+  if (dist::distributed()) {
+    sharing = std::make_unique<MpiSharing>();
+    options.sharing = sharing.get();
+  }
   try {
-    return study::run_study(plan, command.options);
+    return study::run_study(plan, options);
   } catch (const study::StepFailed& failure) {
     // A step rejected its input (exit 2): the user's error, whose one line the step printed.
     if (failure.exit_code != 2) throw;
-    std::fflush(nullptr);
-    std::exit(2);
+    throw dist::StoppedElsewhere(2);  // exit 2, printing nothing more
+  } catch (const StepRejected&) {
+    throw dist::StoppedElsewhere(2);
   }
 }
 

@@ -12,6 +12,7 @@
 #include "sublens/core/blas.hpp"
 #include "sublens/core/progress.hpp"
 #include "sublens/dist/dist.hpp"
+#include "sublens/study/steps.hpp"
 #include "sublens/version.hpp"
 
 namespace {
@@ -23,6 +24,7 @@ const std::set<std::string>& distributed_commands() {
       "ssc",         // the columns of each solve (dist::column_schedule)
       "cka-matrix",  // the pairs of layers (dist::TaskQueue)
       "factorize",   // the fits of the rank sweep (dist::TaskQueue)
+      "study",       // the variants (study::WorkSharing over dist::TaskQueue)
   };
   return commands;
 }
@@ -57,6 +59,10 @@ int report_error(const std::string& command, const char* kind, const char* what,
 int main(int argc, char** argv) {
   sublens::blas::select_kernels(argv);           // may re-execute with the CPU's BLAS kernels
   const sublens::dist::Session mpi(argc, argv);  // MPI only when an MPI launcher started us
+  // The steps of study/analyze/demo are child `sublens` processes: plain ones, not MPI processes
+  // (with the launcher's variables a child would try to join the MPI run and hang).
+  if (sublens::dist::launched())
+    sublens::study::set_step_environment(sublens::dist::child_environment());
   using sublens::cli::Runner;
   CLI::App app{
       "sublens: explain trained neural networks through the activations of their layers.\n"

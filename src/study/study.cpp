@@ -57,11 +57,18 @@ void run_variant(StudyContext& context, const Variant& variant, json& variants) 
 int run_shared(StudyContext& context, const std::vector<Variant>& resolved, WorkSharing& sharing) {
   context.steps.share_progress([&sharing](int k) { return sharing.add_finished(k); },
                                sharing.processes());
+  const int count = static_cast<int>(resolved.size());
   json unused = json::array();
-  for (int next = sharing.next(static_cast<int>(resolved.size())); next >= 0;
-       next = sharing.next(static_cast<int>(resolved.size()))) {
-    run_variant(context, resolved[static_cast<std::size_t>(next)], unused);
+  std::exception_ptr error;
+  try {
+    for (int next = sharing.next(count); next >= 0; next = sharing.next(count)) {
+      run_variant(context, resolved[static_cast<std::size_t>(next)], unused);
+    }
+  } catch (...) {  // every process finishes its variant, then all stop with the error's code
+    error = std::current_exception();
+    sharing.stop();
   }
+  sharing.settle(error);
   return context.steps.ran() + context.analysis_ran;
 }
 
@@ -100,9 +107,7 @@ json run_shared_study(const Plan& plan, const StudyOptions& options, const fs::p
   const std::string threads = std::to_string(thread_count);
   StepRunner steps(dir, options.who, planned);
   StudyContext context{plan, dir, thread_count, threads, options.who, steps};
-  const int ran = run_shared(context, resolved, sharing);
-  sharing.wait_for_all();
-  const int shared_ran = sharing.sum(ran);
+  const int shared_ran = sharing.finish(run_shared(context, resolved, sharing));
   if (!sharing.root()) return nullptr;
   const bool progress = Progress::global_enabled();
   Progress::set_global_enabled(false);

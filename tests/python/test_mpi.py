@@ -95,7 +95,7 @@ def test_admm_refuses_to_split(layers, tmp_path):
 def test_single_process_commands_refuse_to_run_k_times(layers, tmp_path):
     proc = mpi_sublens(2, "cka", layers, layers)
     assert proc.returncode == 2
-    assert "only cka-matrix, factorize, ssc split their work" in proc.stderr
+    assert "only cka-matrix, factorize, ssc, study split their work" in proc.stderr
     assert proc.stderr.count("error:") == 1
 
 

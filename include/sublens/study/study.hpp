@@ -30,6 +30,7 @@
 //   study::run_study(study::plan_for_runs({"runs/r18", "runs/r34"}), {.output = "runs-study"});
 #pragma once
 
+#include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -49,16 +50,21 @@ class WorkSharing {
  public:
   virtual ~WorkSharing() = default;
   virtual bool root() const = 0;
-  // The next of `count` variants for this process, or -1 when every one has been taken.
-  virtual int next(int count) = 0;
-  // Returns once every process has called it.
+  virtual int processes() const = 0;
+  // Collective: returns once every process has called it.
   virtual void wait_for_all() = 0;
+  // The next of `count` variants for this process; -1 once every one is taken (or after stop()).
+  virtual int next(int count) = 0;
+  // After an error on this process: no further variant is handed out to any process.
+  virtual void stop() = 0;
+  // Collective, after the loop (`error`: what this process met, or null): returns when no
+  // process met an error; otherwise throws here, this process's error or one saying that another
+  // process stopped the study (it printed why).
+  virtual void settle(const std::exception_ptr& error) = 0;
   // Adds `steps` to the steps finished by all processes; returns the new total.
   virtual int add_finished(int steps) = 0;
-  // The sum of `value` over the processes (collective).
-  virtual int sum(int value) = 0;
-  // The number of processes.
-  virtual int processes() const = 0;
+  // Collective, the last call: the sum of `value` over the processes.
+  virtual int finish(int value) = 0;
 };
 
 struct StudyOptions {
