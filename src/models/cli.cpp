@@ -72,7 +72,7 @@ void add_layers_option(CLI::App& app, std::vector<std::string>& patterns, const 
     for (const auto& value : values) split_commas(value, patterns);
     return true;
   };
-  app.add_option("--layers", CLI::callback_t(parse), help + " (comma-separated or repeated)")
+  app.add_option("--layers", CLI::callback_t(parse), help)
       ->expected(1, CLI::detail::expected_max_vector_size)
       ->allow_extra_args()
       ->trigger_on_parse()
@@ -267,8 +267,9 @@ Runner setup_extract(CLI::App& app) {
   app.add_flag("--all-epochs", options->all_epochs,
                "Capture every checkpoint (one file per epoch)");
   add_layers_option(app, options->layers,
-                    "Capture points (names or globs such as 'stage*' or '*.conv1'); with "
-                    "--torchscript: dotted submodule names (none: list them)");
+                    "Capture points, comma-separated or repeated: names or globs such as "
+                    "'stage*' or '*.conv1' (with --torchscript: dotted submodule names; none: "
+                    "list them)");
   app.add_option("--split", options->split, "test or train")->capture_default_str();
   app.add_option("--n", options->n, "First N images of the split (0: all)")->capture_default_str();
   app.add_option("--classes", options->classes, "Only images of these classes")->delimiter(',');
