@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "sublens/core/blas.hpp"
+#include "sublens/version.hpp"
 
 namespace sublens::python {
 
@@ -244,6 +245,7 @@ py::object make_result(const std::string& type_name, const py::dict& values) {
 PYBIND11_MODULE(_sublens, m) {
   namespace sp = sublens::python;
   m.doc() = "sublens: sparse subspace clustering, CKA, modularity and coupled NMF on activations.";
+  m.attr("__version__") = SUBLENS_VERSION;  // the C++ library's: sublens.__version__
   sp::bind_io(m);
   sp::bind_factor(m);
   sp::bind_ssc(m);

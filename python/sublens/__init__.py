@@ -18,7 +18,7 @@ Example::
 figures) are imported on first use, so ``import sublens`` loads neither torch nor matplotlib.
 """
 
-from . import _results
+from . import _results, _sublens
 from ._results import (  # noqa: F401
     CkaResult,
     CommunityResult,
@@ -57,7 +57,7 @@ from ._sublens import (  # noqa: F401
     write_sparse_npz,
 )
 
-__version__ = "0.1.0"
+__version__: str = _sublens.__version__  # the C++ library's version (CMakeLists.txt project())
 
 __all__ = [
     *_results.__all__,

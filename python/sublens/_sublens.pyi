@@ -154,3 +154,5 @@ def neighbors(
 
 # ---- internal ------------------------------------------------------------------------------------
 def _blas_kernels() -> Tuple[str, str]: ...
+
+__version__: str  # the C++ library's version

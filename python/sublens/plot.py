@@ -14,7 +14,30 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["heatmap", "curves", "embedding_scatter", "neighborhood_bars"]
+__all__ = ["LAYER_PALETTE", "layer_colors", "heatmap", "curves", "embedding_scatter",
+           "neighborhood_bars"]
+
+# One colour per layer, the report's (sublens::report::layer_palette): Tableau 10, then the light
+# hues of Tableau 20; beyond 20 layers the colours repeat.
+LAYER_PALETTE = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
+                 "#ff9da6", "#9d755d", "#bab0ac", "#9ecae9", "#ffbf79", "#ff9d98", "#88d27a",
+                 "#83bcb6", "#f2cf5b", "#d6a5c9", "#fcbfd2", "#d8b5a5", "#d9d9d9")
+
+
+def layer_colors(layers):
+    """{layer: colour} for the layers of one network in network order, as the report colours them:
+    pass the same list to every figure and a layer keeps its colour whichever subset is drawn.
+
+    Example::
+
+        colors = sublens.plot.layer_colors(["conv1", "stage1", "stage2", "logits"])
+        ax.plot(epochs, q["stage2"], color=colors["stage2"])
+    """
+    names = [str(layer) for layer in layers]
+    for k, name in enumerate(names):
+        if name in names[:k]:
+            raise ValueError(f"layer_colors: layer '{name}' is listed twice")
+    return {name: LAYER_PALETTE[k % len(LAYER_PALETTE)] for k, name in enumerate(names)}
 
 
 def _axes(ax, figsize=(5, 4)):
@@ -59,13 +82,20 @@ def heatmap(matrix, labels=None, col_labels=None, ax=None, title=None, vmin=0.0,
 
 
 def curves(series, epochs=None, ax=None, ylabel="modularity", xlabel="epoch", title=None,
-           logy=False):
-    """Curves vs epoch: `series` is {name: values per epoch} (e.g. modularity per layer).
+           logy=False, layers=None):
+    """Curves vs epoch: `series` is {name: values per epoch} (e.g. modularity per layer), one colour
+    per name from `layer_colors(layers)`: pass the network's layers in order (default: the names of
+    `series`) so that a layer has the same colour in every figure of the network.
 
     Example::
 
-        sublens.plot.curves({"layer1": q1, "layer4": q4}, epochs=[1, 5, 10])
+        sublens.plot.curves({"layer1": q1, "layer4": q4}, epochs=[1, 5, 10],
+                            layers=["layer1", "layer2", "layer3", "layer4"])
     """
+    colors = layer_colors(list(series) if layers is None else layers)
+    missing = [str(name) for name in series if str(name) not in colors]
+    if missing:
+        raise ValueError(f"curves: {missing} are not in layers ({list(colors)})")
     ax = _axes(ax)
     whole = True
     for name, values in series.items():
@@ -74,7 +104,7 @@ def curves(series, epochs=None, ax=None, ylabel="modularity", xlabel="epoch", ti
         if len(x) != len(values):
             raise ValueError(f"curves: '{name}' has {len(values)} values but {len(x)} epochs")
         whole = whole and bool(np.all(np.asarray(x, dtype=float) == np.round(np.asarray(x, dtype=float))))
-        ax.plot(x, values, marker="o", label=str(name))
+        ax.plot(x, values, marker="o", label=str(name), color=colors[str(name)])
     if whole:  # epochs, ranks, indices: whole-number ticks (no "2.5")
         from matplotlib.ticker import MaxNLocator
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -370,6 +370,22 @@ class _Forward:
             handle.remove()
 
 
+def _class_names(class_names):
+    """The names as a list of distinct non-empty strings (None stays None); refuses others."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, bytes)):
+        raise ValueError("Recorder: class_names: pass a list of names (one per class), not a string")
+    names = [str(c) for c in class_names]
+    for k, name in enumerate(names):
+        if not name:
+            raise ValueError(f"Recorder: class_names[{k}]: must be a non-empty string")
+        if name in names[:k]:
+            raise ValueError(f"Recorder: class_names[{k}]: '{name}' is listed twice "
+                             "(class names must be unique)")
+    return names
+
+
 class Recorder:
     """Records a fixed analysis set's activations at each epoch into a run folder.
 
@@ -440,7 +456,7 @@ class Recorder:
         self.device = device
         self.batch_size = int(batch_size)
         self.dtype = dtype
-        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.class_names = _class_names(class_names)
         self.metadata = {
             "source": "pytorch-recorder",
             "model": type(model).__name__,

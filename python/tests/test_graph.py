@@ -116,3 +116,24 @@ def test_bad_inputs_raise_value_error():
         sublens.ssc_labels(w, np.linspace(0, 1, 6))
     with pytest.raises((ValueError, IndexError)):
         sublens.neighbors(w, 17, labels)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda w, y: sublens.modularity(w, y, resolution=-1),
+     r"modularity: resolution must be a finite number >= 0 \(got -1\)"),
+    (lambda w, y: sublens.modularity(w, y, resolution=float("nan")), "resolution"),
+    (lambda w, y: sublens.detect_communities(w, resolution=-1), r"communities: resolution .* > 0"),
+    (lambda w, y: sublens.spectral_embedding(w, dimensions=1, tolerance=-1),
+     r"embed: tolerance must be a finite number > 0 \(got -1\)"),
+    (lambda w, y: sublens.spectral_embedding(w, dimensions=1, max_iterations=0),
+     "embed: max_iterations must be at least 1"),
+    (lambda w, y: sublens.spectral_clustering(w, clusters=2, restarts=0),
+     "cluster: restarts must be at least 1"),
+    (lambda w, y: sublens.spectral_clustering(w, clusters=2, max_iterations=-5),
+     "cluster: max_iterations must be at least 1"),
+], ids=["resolution", "resolution-nan", "communities", "tolerance", "embed-iterations",
+        "restarts", "cluster-iterations"])
+def test_options_out_of_range_raise_naming_the_option(call, message):
+    w, labels = two_triangles()
+    with pytest.raises(ValueError, match=message):
+        call(w, labels)

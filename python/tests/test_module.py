@@ -29,3 +29,10 @@ def test_every_function_has_a_docstring_with_an_example():
             continue
         doc = getattr(sublens, name).__doc__
         assert doc and "Example" in doc, name
+
+
+def test_version_is_the_cpp_librarys():
+    import re
+    cmake = open(os.path.join(os.path.dirname(__file__), "..", "..", "CMakeLists.txt")).read()
+    project = re.search(r"project\(sublens\s+VERSION\s+([0-9.]+)", cmake).group(1)
+    assert sublens.__version__ == sublens._sublens.__version__ == project

@@ -442,3 +442,15 @@ def test_a_folder_of_another_format_or_a_broken_run_json_is_refused(tmp_path):
         with pytest.raises(ValueError, match=f"run.json: {message}"):
             sublens.torch.Recorder(model, "fc", x, y, tmp_path).record(0)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+@pytest.mark.parametrize("names, message", [
+    (["a", "", "c"], r"class_names\[1\]: must be a non-empty string"),
+    (["a", "b", "a"], r"class_names\[2\]: 'a' is listed twice"),
+    ("abc", "pass a list of names"),
+])
+def test_class_names_must_be_distinct_non_empty_strings(tmp_path, names, message):
+    x, y = data()
+    with pytest.raises(ValueError, match=message):
+        sublens.torch.Recorder(TinyCnn(), LAYERS, x, y, tmp_path / "run", class_names=names)
+    assert not (tmp_path / "run").exists()

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -75,8 +76,19 @@ void validate_labels(const SparseMatrix& w, const IntVector& labels, const std::
   }
 }
 
+void require_option(bool ok, const std::string& what, const std::string& option,
+                    const std::string& constraint, double value) {
+  if (ok) return;
+  std::ostringstream got;
+  got << value;
+  throw std::invalid_argument(what + ": " + option + " must be " + constraint + " (got " +
+                              got.str() + ")");
+}
+
 ModularityResult modularity(const SparseMatrix& affinity, const IntVector& labels,
                             const ModularityOptions& options) {
+  require_option(std::isfinite(options.resolution) && options.resolution >= 0, "modularity",
+                 "resolution", "a finite number >= 0", options.resolution);
   validate_affinity(affinity, "modularity", /*symmetric=*/true);
   validate_labels(affinity, labels, "modularity");
   ModularityResult result;
@@ -124,10 +136,9 @@ CommunityMethod parse_community_method(const std::string& name) {
 
 CommunityResult detect_communities(const SparseMatrix& affinity, const CommunityOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  require_option(std::isfinite(options.resolution) && options.resolution > 0, "communities",
+                 "resolution", "a finite number > 0", options.resolution);
   validate_affinity(affinity, "communities", /*symmetric=*/true);
-  if (!(options.resolution > 0.0)) {
-    throw std::invalid_argument("communities: resolution must be > 0");
-  }
   const Index n = affinity.rows();
   std::vector<igraph_integer_t> edge_list;
   std::vector<igraph_real_t> weight_list;

@@ -88,6 +88,10 @@ LaplacianKind parse_laplacian(const std::string& name) {
 
 EmbeddingResult spectral_embedding(const SparseMatrix& affinity, const EmbeddingOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  require_option(options.max_iterations >= 1, "embed", "max_iterations", "at least 1",
+                 static_cast<double>(options.max_iterations));
+  require_option(std::isfinite(options.tolerance) && options.tolerance > 0, "embed", "tolerance",
+                 "a finite number > 0", options.tolerance);
   validate_affinity(affinity, "embed", /*symmetric=*/true);
   const Index n = affinity.rows();
   EmbeddingResult result;
@@ -178,7 +182,11 @@ KMeansResult kmeans(const Eigen::Ref<const RowMatrix>& points, const KMeansOptio
     throw std::invalid_argument("kmeans: clusters must satisfy 1 <= k <= N (k = " +
                                 std::to_string(k) + ", N = " + std::to_string(n) + ")");
   }
-  if (options.restarts < 1) throw std::invalid_argument("kmeans: restarts must be >= 1");
+  require_option(options.restarts >= 1, "kmeans", "restarts", "at least 1", options.restarts);
+  require_option(options.max_iterations >= 1, "kmeans", "max_iterations", "at least 1",
+                 options.max_iterations);
+  require_option(std::isfinite(options.tolerance) && options.tolerance >= 0, "kmeans", "tolerance",
+                 "a finite number >= 0", options.tolerance);
   if (!points.allFinite()) throw std::invalid_argument("kmeans: points have a non-finite entry");
   KMeansResult best;
   best.inertia = std::numeric_limits<double>::infinity();
@@ -270,6 +278,10 @@ SpectralClusteringResult spectral_clustering(const SparseMatrix& affinity,
   embedding_options.dimensions = options.clusters;
   embedding_options.laplacian = options.laplacian;
   embedding_options.max_iterations = options.max_iterations;
+  // Refused before the eigensolve, not after it.
+  require_option(options.restarts >= 1, "cluster", "restarts", "at least 1", options.restarts);
+  require_option(options.max_iterations >= 1, "cluster", "max_iterations", "at least 1",
+                 static_cast<double>(options.max_iterations));
   if (options.clusters < 2) {
     throw std::invalid_argument("cluster: k must be >= 2 (k = " + std::to_string(options.clusters) +
                                 ")");

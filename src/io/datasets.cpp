@@ -242,4 +242,39 @@ CifarBatch read_cifar(const std::filesystem::path& path, bool cifar100) {
   return parse_cifar(bytes.data(), bytes.size(), path.string(), cifar100);
 }
 
+// Names as the datasets' authors publish them (Fashion-MNIST's README, the CIFAR page's
+// batches.meta.txt and fine_label_names in meta).
+std::vector<std::string> dataset_class_names(const std::string& dataset) {
+  if (dataset == "fashion-mnist") {
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  }
+  if (dataset == "mnist") return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+  if (dataset == "cifar10") {
+    return {"airplane", "automobile", "bird",  "cat",  "deer",
+            "dog",      "frog",       "horse", "ship", "truck"};
+  }
+  if (dataset == "cifar100") {
+    return {
+        "apple",       "aquarium_fish", "baby",      "bear",       "beaver",       "bed",
+        "bee",         "beetle",        "bicycle",   "bottle",     "bowl",         "boy",
+        "bridge",      "bus",           "butterfly", "camel",      "can",          "castle",
+        "caterpillar", "cattle",        "chair",     "chimpanzee", "clock",        "cloud",
+        "cockroach",   "couch",         "crab",      "crocodile",  "cup",          "dinosaur",
+        "dolphin",     "elephant",      "flatfish",  "forest",     "fox",          "girl",
+        "hamster",     "house",         "kangaroo",  "keyboard",   "lamp",         "lawn_mower",
+        "leopard",     "lion",          "lizard",    "lobster",    "man",          "maple_tree",
+        "motorcycle",  "mountain",      "mouse",     "mushroom",   "oak_tree",     "orange",
+        "orchid",      "otter",         "palm_tree", "pear",       "pickup_truck", "pine_tree",
+        "plain",       "plate",         "poppy",     "porcupine",  "possum",       "rabbit",
+        "raccoon",     "ray",           "road",      "rocket",     "rose",         "sea",
+        "seal",        "shark",         "shrew",     "skunk",      "skyscraper",   "snail",
+        "snake",       "spider",        "squirrel",  "streetcar",  "sunflower",    "sweet_pepper",
+        "table",       "tank",          "telephone", "television", "tiger",        "tractor",
+        "train",       "trout",         "tulip",     "turtle",     "wardrobe",     "whale",
+        "willow_tree", "wolf",          "woman",     "worm"};
+  }
+  return {};
+}
+
 }  // namespace sublens::io

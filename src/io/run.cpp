@@ -129,9 +129,15 @@ void parse_header_fields(const JsonChecker& check, const json& root, RunFolder& 
       check.fail("class_names",
                  "must be a list of n_classes (" + std::to_string(run.n_classes) + ") strings");
     }
+    std::set<std::string> seen;
     for (std::size_t i = 0; i < names->size(); ++i) {
-      run.class_names.push_back(
-          check.string((*names)[i], "class_names[" + std::to_string(i) + "]"));
+      const std::string field = "class_names[" + std::to_string(i) + "]";
+      std::string name = check.string((*names)[i], field);
+      if (name.empty()) check.fail(field, "must be a non-empty string");
+      if (!seen.insert(name).second) {
+        check.fail(field, "'" + name + "' is listed twice (class names must be unique)");
+      }
+      run.class_names.push_back(std::move(name));
     }
   }
 }
@@ -316,6 +322,13 @@ const RunLayer* RunFolder::find_layer(const std::string& name) const {
 bool RunFolder::has_epoch(int epoch) const {
   return std::any_of(epochs.begin(), epochs.end(),
                      [&](const RunEpoch& e) { return e.epoch == epoch; });
+}
+
+std::string RunFolder::class_name(std::int64_t k) const {
+  if (k >= 0 && static_cast<std::size_t>(k) < class_names.size()) {
+    return class_names[static_cast<std::size_t>(k)];
+  }
+  return std::to_string(k);
 }
 
 bool is_run_folder(const fs::path& dir) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 
 #include "sublens/core/error.hpp"
 #include "sublens/io/io.hpp"
@@ -100,6 +101,8 @@ TEST_F(RunTest, ReadsAValidFolderFieldByField) {
   EXPECT_EQ(run.n_inputs, kN);
   EXPECT_EQ(run.n_classes, kClasses);
   EXPECT_EQ(run.class_names, (std::vector<std::string>{"x", "y", "z"}));
+  EXPECT_EQ(run.class_name(1), "y");
+  EXPECT_EQ(run.class_name(3), "3");  // out of range: the number
   ASSERT_EQ(run.layers.size(), 2U);
   EXPECT_EQ(run.layers[0].name, "a");
   EXPECT_EQ(run.layers[0].shape, (std::vector<std::int64_t>{2, 2}));
@@ -132,6 +135,7 @@ TEST_F(RunTest, OptionalFieldsMayBeAbsent) {
   fs::remove(path("inputs.npy"));
   const RunFolder run = read_run(dir_, true);
   EXPECT_TRUE(run.class_names.empty());
+  EXPECT_EQ(run.class_name(2), "2");
   EXPECT_FALSE(run.input_shape.has_value());
   EXPECT_TRUE(run.epochs.empty());
   EXPECT_TRUE(run.metadata.is_object());
@@ -301,6 +305,8 @@ TEST_F(RunTest, RefusesFieldsOfTheWrongTypeOrRange) {
       {"/n_classes", 2.5, "n_classes: must be an integer"},
       {"/class_names", {"x"}, "class_names: must be a list of n_classes (3) strings"},
       {"/class_names/1", 4, "class_names[1]: must be a string"},
+      {"/class_names/1", "", "class_names[1]: must be a non-empty string"},
+      {"/class_names/2", "x", "class_names[2]: 'x' is listed twice (class names must be unique)"},
       {"/layers", nlohmann::json::array(), "layers: must be a non-empty list"},
       {"/layers/1/name", "a", "layers[1].name: 'a' is listed twice"},
       {"/layers/0/name", "", "layers[0].name: must be a non-empty name other than __metadata__"},
@@ -339,6 +345,20 @@ TEST_F(RunTest, RefusesMissingRequiredFilesAndFolders) {
   EXPECT_EQ(read_run_error(path("none")), path("none").string() + ": run folder: does not exist");
   EXPECT_EQ(read_run_error(path("labels.npy")),
             path("labels.npy").string() + ": run folder: is not a folder");
+}
+
+TEST(DatasetClassNames, KnownDatasetsHaveOneDistinctNamePerClass) {
+  const std::pair<const char*, std::size_t> known[] = {
+      {"fashion-mnist", 10}, {"mnist", 10}, {"cifar10", 10}, {"cifar100", 100}};
+  for (const auto& [name, count] : known) {
+    const std::vector<std::string> names = dataset_class_names(name);
+    EXPECT_EQ(names.size(), count) << name;
+    EXPECT_EQ(std::set<std::string>(names.begin(), names.end()).size(), count) << name;
+  }
+  EXPECT_EQ(dataset_class_names("fashion-mnist")[9], "Ankle boot");
+  EXPECT_EQ(dataset_class_names("cifar10")[0], "airplane");
+  EXPECT_EQ(dataset_class_names("cifar100")[99], "worm");
+  EXPECT_TRUE(dataset_class_names("npy").empty());
 }
 
 }  // namespace

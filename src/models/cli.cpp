@@ -1,7 +1,10 @@
 // `sublens-torch`: the commands that need LibTorch (train, extract, models). `sublens` runs it
 // with the same arguments (see src/cli/cmd_train.cpp); it prints one JSON summary on stdout,
 // progress on stderr, and exits 0 (ok), 1 (internal failure) or 2 (bad input or usage).
+#include <fnmatch.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <limits>
@@ -9,6 +12,7 @@
 #include <memory>
 
 #include "run_output.hpp"
+#include "sublens/core/error.hpp"
 #include "sublens/core/progress.hpp"
 #include "sublens/models/models.hpp"
 
@@ -34,6 +38,80 @@ std::vector<std::string> strings(const std::vector<std::filesystem::path>& paths
   std::vector<std::string> out;
   for (const auto& path : paths) out.push_back(path.string());
   return out;
+}
+
+std::vector<std::string>& pending_deprecations() {
+  static std::vector<std::string> lines;
+  return lines;
+}
+
+void split_commas(const std::string& value, std::vector<std::string>& out) {
+  std::size_t start = 0;
+  for (std::size_t comma = value.find(','); comma != std::string::npos;
+       comma = value.find(',', start)) {
+    out.push_back(value.substr(start, comma - start));
+    start = comma + 1;
+  }
+  out.push_back(value.substr(start));
+}
+
+// `--layers NAME|GLOB[,...]`, repeatable: the vocabulary of `sublens` (src/cli/command.cpp).
+// The old `--layers a b` still parses, with one deprecation line after the command succeeds.
+void add_layers_option(CLI::App& app, std::vector<std::string>& patterns, const std::string& help) {
+  auto parse = [&patterns](const CLI::results_t& values) {
+    if (values.size() > 1 && pending_deprecations().empty()) {
+      std::string spaced, commas;
+      for (const auto& value : values) {
+        spaced += " " + value;
+        commas += (commas.empty() ? "" : ",") + value;
+      }
+      pending_deprecations().push_back("'--layers" + spaced +
+                                       "' is deprecated and will be removed; write '--layers " +
+                                       commas + "' or repeat --layers");
+    }
+    for (const auto& value : values) split_commas(value, patterns);
+    return true;
+  };
+  app.add_option("--layers", CLI::callback_t(parse), help)
+      ->expected(1, CLI::detail::expected_max_vector_size)
+      ->allow_extra_args()
+      ->trigger_on_parse()
+      ->type_name("NAME|GLOB[,...]");
+}
+
+bool is_glob(const std::string& pattern) {
+  return pattern.find_first_of("*?[") != std::string::npos;
+}
+
+// TorchScript captures take submodule names: globs become the names they match, in the order of
+// the patterns and then of the model's forward (as `sublens` selects layers of a file).
+std::vector<std::string> expand_torchscript_globs(const TorchScriptOptions& script,
+                                                  const std::filesystem::path& model,
+                                                  const std::vector<std::string>& patterns) {
+  if (std::none_of(patterns.begin(), patterns.end(), is_glob)) return patterns;
+  TorchScriptOptions listing = script;
+  listing.model = model;
+  listing.layers.clear();
+  const std::vector<std::string> available = extract_torchscript(listing).available;
+  std::vector<std::string> names;
+  for (const auto& pattern : patterns) {
+    bool matched = false;
+    for (const auto& name : available) {
+      if (name != pattern && (!is_glob(pattern) || fnmatch(pattern.c_str(), name.c_str(), 0) != 0))
+        continue;
+      matched = true;
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+    if (!matched && !is_glob(pattern)) names.push_back(pattern);  // the capture names it
+    if (!matched && is_glob(pattern)) {
+      std::string listed;
+      for (const auto& name : available) listed += (listed.empty() ? "" : ", ") + name;
+      if (listed.size() > 600) listed = listed.substr(0, 600) + ", ...";
+      throw InputError(model.string(), "--layers",
+                       "'" + pattern + "' matches no submodule call in forward (" + listed + ")");
+    }
+  }
+  return names;
 }
 
 void add_model_options(CLI::App& app, ModelSpec& spec, std::string& model_name) {
@@ -162,7 +240,7 @@ json torchscript_run(const ExtractOptions& options, const TorchScriptOptions& sc
   run.epochs = options.epochs;
   run.labels = labels;
   run.capture = script;
-  run.capture.layers = options.layers;
+  run.capture.layers = expand_torchscript_globs(script, models.front(), options.layers);
   run.capture.output = options.output;
   run.capture.batch_size = options.batch_size;
   run.capture.threads = options.threads;
@@ -188,10 +266,10 @@ Runner setup_extract(CLI::App& app) {
       ->delimiter(',');
   app.add_flag("--all-epochs", options->all_epochs,
                "Capture every checkpoint (one file per epoch)");
-  app.add_option(
-      "--layers", options->layers,
-      "Capture points (names or globs such as 'stage*' or '*.conv1'); with --torchscript: "
-      "dotted submodule names (none: list them)");
+  add_layers_option(app, options->layers,
+                    "Capture points, comma-separated or repeated: names or globs such as "
+                    "'stage*' or '*.conv1' (with --torchscript: dotted submodule names; none: "
+                    "list them)");
   app.add_option("--split", options->split, "test or train")->capture_default_str();
   app.add_option("--n", options->n, "First N images of the split (0: all)")->capture_default_str();
   app.add_option("--classes", options->classes, "Only images of these classes")->delimiter(',');
@@ -233,7 +311,7 @@ Runner setup_extract(CLI::App& app) {
         }
       }
       script->model = *model_path;
-      script->layers = options->layers;
+      script->layers = expand_torchscript_globs(*script, *model_path, options->layers);
       script->output = options->output;
       script->batch_size = options->batch_size;
       script->threads = options->threads;
@@ -321,7 +399,7 @@ int torch_main(int argc, char** argv) {
       {"extract", "Capture layer activations from a training run or a TorchScript model",
        "sublens extract --run runs/r20 --all-epochs --layers 'stage*' --n 1000 -o "
        "acts.safetensors\n"
-       "  sublens extract --torchscript model.pt --inputs images.npy --layers layer1 layer2 -o "
+       "  sublens extract --torchscript model.pt --inputs images.npy --layers layer1,layer2 -o "
        "a.safetensors",
        setup_extract},
       {"models", "List the model zoo and each model's capture points",
@@ -345,6 +423,9 @@ int torch_main(int argc, char** argv) {
     try {
       const json summary = runner();
       if (!summary.is_null()) std::cout << summary.dump() << std::endl;
+      for (const auto& line : pending_deprecations()) {
+        std::fprintf(stderr, "sublens %s: warning: %s\n", sub->get_name().c_str(), line.c_str());
+      }
       return 0;
     } catch (const std::invalid_argument& error) {
       std::fprintf(stderr, "sublens %s: error: %s\n", sub->get_name().c_str(), error.what());

@@ -45,6 +45,21 @@ void check_same_run(const io::RunFolder& existing, const std::vector<CapturePoin
   }
 }
 
+// The class names of the dataset a zoo run was trained on (metadata.recipe.dataset.name), when
+// known and as many as the classes; else empty (labels stay numbers).
+std::vector<std::string> recipe_class_names(const RunInputs& inputs) {
+  if (!inputs.class_names.empty()) return inputs.class_names;
+  const json* name = &inputs.metadata;
+  for (const char* key : {"recipe", "dataset", "name"}) {
+    if (!name->is_object() || !name->contains(key)) return {};
+    name = &name->at(key);
+  }
+  if (!name->is_string()) return {};
+  std::vector<std::string> names = io::dataset_class_names(name->get<std::string>());
+  if (names.size() != static_cast<std::size_t>(inputs.n_classes)) return {};
+  return names;
+}
+
 }  // namespace
 
 bool is_run_output(const fs::path& output) {
@@ -68,6 +83,9 @@ io::RunFolder open_run_output(const fs::path& dir, const std::vector<CapturePoin
     for (const auto& point : layers) run.layers.push_back({point.name, point.shape});
   }
   run.n_classes = inputs.n_classes;
+  if (std::vector<std::string> names = recipe_class_names(inputs); !names.empty()) {
+    run.class_names = std::move(names);
+  }
   run.metadata = inputs.metadata;
   const auto n = static_cast<std::int64_t>(inputs.labels.size());
   write_file(run.labels_file(), [&](const fs::path& path) {

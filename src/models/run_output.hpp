@@ -25,6 +25,9 @@ struct RunInputs {
   std::optional<io::NdArray> inputs;  // N x ... (written as float32), when known
   std::vector<std::int64_t> indices;  // positions in the dataset split (zoo runs), or empty
   int n_classes = 0;
+  // Names of the n_classes classes; empty: the names of the dataset that metadata.recipe names
+  // (a zoo training run on Fashion-MNIST, MNIST, CIFAR), if known.
+  std::vector<std::string> class_names;
   nlohmann::json metadata = nlohmann::json::object();
 };
 

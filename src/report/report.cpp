@@ -227,7 +227,8 @@ int count_figures(const Report& report) {
   return count;
 }
 
-std::string render_html(const Report& report) {
+std::string render_html(const Report& given) {
+  const Report report = internal::with_unique_headings(given);
   json specs = json::object();
   for (auto& [id, spec] : internal::figure_specs(report)) specs[id] = std::move(spec);
   std::ostringstream body;
@@ -247,7 +248,12 @@ std::string render_html(const Report& report) {
   }
   for (const auto& section : report.sections) {
     body << "<h2>" << html_escape(section.title) << "</h2>";
-    if (!section.text.empty()) body << "<p>" << html_escape(section.text) << "</p>";
+    for (std::size_t begin = 0; begin < section.text.size();) {  // "\n\n" separates paragraphs
+      std::size_t end = section.text.find("\n\n", begin);
+      if (end == std::string::npos) end = section.text.size();
+      body << "<p>" << html_escape(section.text.substr(begin, end - begin)) << "</p>";
+      begin = end + 2;
+    }
     if (!section.figures.empty()) body << "<div class=\"figures\">";
     for (const auto& figure : section.figures) {
       const std::string id = html_escape(figure.id);

@@ -25,4 +25,9 @@ void append_libraries(std::string& html);
 // Vega-Lite v6 schema). Throws std::invalid_argument when an id is used twice.
 std::vector<std::pair<std::string, nlohmann::json>> figure_specs(const Report& report);
 
+// `report` with unique headings (see struct Report): sections of one title merged into the
+// first, tables of one title in a section merged, each finding once. Throws
+// std::invalid_argument for a section titled "Findings" or "Files" or tables that cannot merge.
+Report with_unique_headings(const Report& report);
+
 }  // namespace sublens::report::internal

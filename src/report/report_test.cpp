@@ -9,7 +9,9 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <optional>
+#include <regex>
 #include <stdexcept>
 #include <string>
 
@@ -204,6 +206,87 @@ TEST(RenderHtml, EveryFigureHasACsvLink) {
   EXPECT_NE(html.find("id=\"csv-a\" download=\"a.csv\""), std::string::npos);
   EXPECT_NE(html.find("id=\"csv-b\" download=\"b.csv\""), std::string::npos);
   EXPECT_NE(html.find("data-overflow"), std::string::npos);
+}
+
+// Every <h2>/<h3> text of the page, the h3 prefixed by the h2 it is under ("h2 > h3").
+std::map<std::string, int> heading_counts(const std::string& html) {
+  std::map<std::string, int> counts;
+  const std::regex heading("<h([23])>([^<]*)</h[23]>");
+  std::string h2;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), heading);
+       it != std::sregex_iterator(); ++it) {
+    const std::string text = (*it)[2];
+    if ((*it)[1] == "2") h2 = text;
+    ++counts[(*it)[1] == "2" ? text : h2 + " > " + text];
+  }
+  return counts;
+}
+
+TEST(RenderHtml, HeadingsAreUniqueSectionsAndTablesOfOneTitleMerge) {
+  Report page{"t", "s"};
+  const json chart = line_chart(json::array(), "a", "b", "", "", "");
+  page.sections.push_back(
+      {"CKA", "per network", {{"x", "X", "", chart}}, {{"summary", {"net", "q"}, {{"a", 0.5}}}}});
+  page.sections.push_back({"Modularity", "", {{"y", "Y", "", chart}}});
+  page.sections.push_back(
+      {"CKA", "per group", {{"z", "Z", "", chart}}, {{"summary", {"net", "q"}, {{"b", 0.25}}}}});
+  page.findings.push_back({"deeper layers are more modular", true, "rho = 0.8"});
+  page.findings.push_back(page.findings.back());
+  page.files = {"w.npz"};
+
+  const std::string html = render_html(page);
+
+  const auto counts = heading_counts(html);
+  for (const auto& [heading, count] : counts) EXPECT_EQ(count, 1) << heading;
+  EXPECT_EQ(counts.count("CKA > summary"), 1u);
+  EXPECT_EQ(counts.count("Findings"), 1u);
+  // The second CKA section's text, figure and rows joined the first, before "Modularity".
+  const auto cka = html.find("<h2>CKA</h2>");
+  const auto modularity = html.find("<h2>Modularity</h2>");
+  EXPECT_LT(html.find("<p>per group</p>", cka), modularity);
+  EXPECT_LT(html.find("id=\"fig-z\"", cka), modularity);
+  EXPECT_LT(html.find("<td>b</td>", cka), modularity);
+  std::size_t claims = 0;
+  for (auto at = html.find("deeper layers are more modular"); at != std::string::npos;
+       at = html.find("deeper layers are more modular", at + 1)) {
+    ++claims;
+  }
+  EXPECT_EQ(claims, 1u);
+  EXPECT_EQ(count_figures(page), 3);
+}
+
+TEST(RenderHtml, HeadingsThatCannotMergeAreRefused) {
+  Report page{"t", "s"};
+  page.sections.push_back({"Files", ""});
+  EXPECT_THROW(render_html(page), std::invalid_argument);
+  page.sections = {{"CKA", "", {}, {{"summary", {"a"}, {}}, {"summary", {"b"}, {}}}}};
+  EXPECT_THROW(render_html(page), std::invalid_argument);
+}
+
+TEST(LayerColors, OneColourPerLayerInNetworkOrderWhateverTheFigureShows) {
+  const std::vector<std::string> layers = {"conv1", "stage1", "stage2", "pool", "logits"};
+  const json scale = layer_color_scale(layers);
+  EXPECT_EQ(scale["domain"], json(layers));
+  ASSERT_EQ(scale["range"].size(), layers.size());
+  for (std::size_t k = 0; k < layers.size(); ++k) EXPECT_EQ(scale["range"][k], layer_palette()[k]);
+  EXPECT_EQ(layer_palette().size(), 20u);
+  // 21 layers: the palette repeats.
+  std::vector<std::string> many;
+  for (int k = 0; k < 21; ++k) many.push_back("l" + std::to_string(k));
+  EXPECT_EQ(layer_color_scale(many)["range"][20], layer_palette()[0]);
+  EXPECT_THROW(layer_color_scale({"a", "a"}), std::invalid_argument);
+
+  // A figure of two layers and a panel figure get the network's scale on their layer colours.
+  const json rows = json::array({{{"epoch", 1}, {"q", 0.5}, {"layer", "pool"}},
+                                 {{"epoch", 1}, {"q", 0.4}, {"layer", "stage1"}}});
+  const json lines = with_layer_colors(line_chart(rows, "epoch", "q", "layer", "", ""), layers);
+  EXPECT_EQ(lines["encoding"]["color"]["scale"], scale);
+  const json two = panels({{"a", line_chart(rows, "epoch", "q", "layer", "", "")},
+                           {"b", line_chart(rows, "epoch", "q", "layer", "", "")}});
+  const json coloured = with_layer_colors(two, layers);
+  EXPECT_EQ(coloured["concat"][1]["encoding"]["color"]["scale"], scale);
+  const json by_class = with_layer_colors(line_chart(rows, "epoch", "q", "class", "", ""), layers);
+  EXPECT_FALSE(by_class["encoding"]["color"].contains("scale"));
 }
 
 TEST(Image, SpecShowsTheDataUrlAtTheGivenSize) {

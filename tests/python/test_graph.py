@@ -227,3 +227,24 @@ def test_cluster_agrees_with_sklearn_kmeans_on_the_same_embedding(sublens_json, 
 
     assert adjusted_rand_score(reference, found) == pytest.approx(1.0)
     assert adjusted_rand_score(truth, found) > 0.9
+
+
+# ---- options outside their range are refused by the library (the CLI and Python alike) ----------
+
+@pytest.mark.parametrize("args, message", [
+    (["modularity", "W", "--labels", "L", "--resolution", "-1"],
+     "modularity: resolution must be a finite number >= 0 (got -1)"),
+    (["modularity", "W", "--labels", "L", "--resolution", "inf"],
+     "modularity: resolution must be a finite number >= 0 (got inf)"),
+    (["modularity", "W", "--labels", "L", "--detect", "--resolution", "0"],
+     "communities: resolution must be a finite number > 0 (got 0)"),
+    (["embed", "W", "-k", "2", "--max-iterations", "0", "-o", "OUT"],
+     "embed: max_iterations must be at least 1 (got 0)"),
+    (["cluster", "W", "-k", "3", "--restarts", "0", "-o", "OUT"],
+     "cluster: restarts must be at least 1 (got 0)"),
+], ids=["resolution-negative", "resolution-inf", "detect-resolution-0", "embed-iterations",
+        "cluster-restarts"])
+def test_options_out_of_range_exit_2_naming_the_option(sublens, planted, tmp_path, args, message):
+    names = {"W": tmp_path / "w.npz", "L": tmp_path / "labels.npy", "OUT": tmp_path / "out.npy"}
+    proc = sublens(*[names.get(a, a) for a in args])
+    assert_bad_input(proc, message, outputs=[tmp_path / "out.npy"])

@@ -15,6 +15,8 @@ import pytest
 
 from conftest import assert_bad_input
 
+FASHION_MNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle boot"]
 SAFETENSORS_DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64}
 
 
@@ -81,7 +83,7 @@ def test_extract_all_epochs(tiny_run, tmp_path, sublens_json):
     run_dir, _ = tiny_run
     out = tmp_path / "acts.safetensors"
 
-    summary = sublens_json("extract", "--run", run_dir, "--all-epochs", "--layers", "pool*", "logits",
+    summary = sublens_json("extract", "--run", run_dir, "--all-epochs", "--layers", "pool*,logits",
                            "--n", "30", "--threads", "1", "-o", out)
 
     assert summary["epochs"] == [1, 2] and summary["n_inputs"] == 30
@@ -213,7 +215,7 @@ def test_torchscript_capture_matches_python_hooks(tmp_path, sublens, sublens_jso
 
     listing = sublens_json("extract", "--torchscript", tmp_path / f"{kind}.pt")
     summary = sublens_json("extract", "--torchscript", tmp_path / f"{kind}.pt", "--inputs",
-                           tmp_path / "inputs.npy", "--layers", *LAYERS, "--batch-size", "3", "-o", out)
+                           tmp_path / "inputs.npy", "--layers", ",".join(LAYERS), "--batch-size", "3", "-o", out)
     missing = sublens("extract", "--torchscript", tmp_path / f"{kind}.pt", "--inputs",
                       tmp_path / "inputs.npy", "--layers", "layer9", "-o", tmp_path / "x.safetensors")
 
@@ -263,10 +265,10 @@ def test_extract_writes_a_run_folder_from_a_training_run(tiny_run, tmp_path, sub
     run_dir, _ = tiny_run
     out = tmp_path / "run"
 
-    summary = sublens_json("extract", "--run", run_dir, "--epoch", "1,2", "--layers", "pool1",
-                           "pool2", "--n", "50", "--sample-seed", "0", "--threads", "1", "-o", out)
+    summary = sublens_json("extract", "--run", run_dir, "--epoch", "1,2", "--layers", "pool1,pool2",
+                           "--n", "50", "--sample-seed", "0", "--threads", "1", "-o", out)
     # Epoch 2 again (a rerun replaces it) and nothing else: run.json still lists both.
-    sublens_json("extract", "--run", run_dir, "--epoch", "2", "--layers", "pool1", "pool2",
+    sublens_json("extract", "--run", run_dir, "--epoch", "2", "--layers", "pool1", "--layers", "pool2",
                  "--n", "50", "--sample-seed", "0", "--threads", "1", "-o", out)
 
     meta = json.loads((out / "run.json").read_text())
@@ -274,6 +276,7 @@ def test_extract_writes_a_run_folder_from_a_training_run(tiny_run, tmp_path, sub
     assert meta["n_inputs"] == 50 and meta["n_classes"] == 10
     assert [layer["name"] for layer in meta["layers"]] == ["pool1", "pool2"]
     assert meta["metadata"]["source"] == "sublens-train"
+    assert meta["class_names"] == FASHION_MNIST  # the dataset's names, for figures and tables
     assert meta["metadata"]["recipe"]["model"]["name"] == "cnn2"
     labels = np.load(out / "labels.npy")
     inputs = np.load(out / "inputs.npy")
@@ -317,15 +320,16 @@ def test_torchscript_models_of_several_epochs_write_a_run_folder(tmp_path, suble
     summary = sublens_json("extract", "--torchscript", tmp_path / "model-epoch-2.pt",
                            "--torchscript", tmp_path / "model-epoch-10.pt", "--inputs",
                            tmp_path / "inputs.npy", "--labels", tmp_path / "labels.npy",
-                           "--layers", *layers, "-o", out)
+                           "--layers", ",".join(layers), "-o", out)
     explicit = sublens_json("extract", "--torchscript", tmp_path / "scripted.pt", "--torchscript",
                             tmp_path / "traced.pt", "--epoch", "3,5", "--inputs",
                             tmp_path / "inputs.npy", "--labels", tmp_path / "labels.npy",
-                            "--layers", *layers, "-o", tmp_path / "run2")
+                            "--layers", "stem", "--layers", "layer1,fc", "-o", tmp_path / "run2")
 
     assert summary["epochs"] == [2, 10] and explicit["epochs"] == [3, 5]
     meta = json.loads((out / "run.json").read_text())
     assert meta["metadata"]["source"] == "torchscript"
+    assert "class_names" not in meta  # unknown: the labels stay numbers
     assert [layer["name"] for layer in meta["layers"]] == layers
     predictions = hooks["fc"].argmax(1)
     for epoch in (2, 10):
@@ -338,3 +342,40 @@ def test_torchscript_models_of_several_epochs_write_a_run_folder(tmp_path, suble
     assert meta["epochs"][0]["accuracy"] == pytest.approx(np.mean(predictions == labels))
     np.testing.assert_array_equal(np.load(out / "inputs.npy"), np.load(tmp_path / "inputs.npy"))
     assert sublens_json("info", out)["N"] == 7
+
+
+def test_the_old_space_separated_layers_still_work_with_one_deprecation_line(tiny_run, tmp_path,
+                                                                             sublens):
+    run_dir, _ = tiny_run
+    old = sublens("extract", "--run", run_dir, "--layers", "pool1", "pool2", "--n", "10",
+                  "--threads", "1", "-o", tmp_path / "old.npz")
+    new = sublens("extract", "--run", run_dir, "--layers", "pool1,pool2", "--n", "10",
+                  "--threads", "1", "-o", tmp_path / "new.npz")
+
+    assert old.returncode == 0 and new.returncode == 0, old.stderr + new.stderr
+    lines = [line for line in old.stderr.splitlines() if line.strip()]
+    assert lines == ["sublens extract: warning: '--layers pool1 pool2' is deprecated and will be "
+                     "removed; write '--layers pool1,pool2' or repeat --layers"]
+    assert new.stderr.strip() == ""
+    old_arrays, new_arrays = np.load(tmp_path / "old.npz"), np.load(tmp_path / "new.npz")
+    assert list(old_arrays) == list(new_arrays) == ["pool1", "pool2"]
+    for name in ("pool1", "pool2"):
+        np.testing.assert_array_equal(old_arrays[name], new_arrays[name])
+
+
+def test_torchscript_layers_take_globs(tmp_path, sublens, sublens_json):
+    script = tmp_path / "make_model.py"
+    script.write_text(TORCH_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(tmp_path), ",".join(LAYERS)], check=True)
+    model = tmp_path / "scripted.pt"
+    available = sublens_json("extract", "--torchscript", model)["available"]
+
+    summary = sublens_json("extract", "--torchscript", model, "--inputs", tmp_path / "inputs.npy",
+                           "--layers", "fc,layer1.0.conv*", "-o", tmp_path / "g.safetensors")
+    nothing = sublens("extract", "--torchscript", model, "--inputs", tmp_path / "inputs.npy",
+                      "--layers", "block*", "-o", tmp_path / "x.safetensors")
+
+    convs = [n for n in available if n.startswith("layer1.0.conv")]
+    assert convs and [layer["name"] for layer in summary["layers"]] == ["fc", *convs]
+    assert_bad_input(nothing, "--layers", "'block*' matches no submodule", "layer1.0.conv1",
+                     outputs=[tmp_path / "x.safetensors"])

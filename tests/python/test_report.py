@@ -94,6 +94,23 @@ def test_analyze_writes_every_result(analysis):
     assert {row["rank"] for row in result["nmf"]["rmse"]} == {4, 8}
 
 
+def headings(html):
+    """Every <h2> text of the page, and every <h3> as "h2 > h3" (a table title within its section)."""
+    found, section = [], ""
+    for level, text in re.findall(r"<h([23])>([^<]*)</h[23]>", html):
+        if level == "2":
+            section = text
+        found.append(text if level == "2" else f"{section} > {text}")
+    return found
+
+
+def test_report_has_no_duplicated_headings(analysis):
+    _, out, _, _, _ = analysis
+    found = headings((out / "report.html").read_text())
+    assert found and "Findings" in found
+    assert len(found) == len(set(found)), [h for h in found if found.count(h) > 1]
+
+
 def test_analyze_rerun_skips_every_step_and_rewrites_identical_tables(analysis, sublens_json):
     folder, out, first, _, _ = analysis
     before = {name: (out / name).read_bytes() for name in ("result.json", "layers.csv", "table1.csv")}

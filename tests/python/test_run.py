@@ -142,3 +142,20 @@ def test_bad_fields_and_folders(run, sublens, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_bad_input(sublens("info", empty), empty, "FILE: is a folder without run.json")
+
+
+def test_info_shows_class_names(run, sublens_json):
+    edit_json(run, lambda m: m.update(class_names=["cat", "dog", "T-shirt/top"]))
+    assert sublens_json("info", run)["class_names"] == ["cat", "dog", "T-shirt/top"]
+
+
+@pytest.mark.parametrize("names, field, constraint", [
+    (["cat", "dog"], "class_names", "must be a list of n_classes (3) strings"),
+    (["cat", "", "dog"], "class_names[1]", "must be a non-empty string"),
+    (["cat", "dog", "cat"], "class_names[2]", "'cat' is listed twice"),
+    (["cat", 7, "dog"], "class_names[1]", "must be a string"),
+    ("cat,dog,bird", "class_names", "must be a list"),
+], ids=["count", "empty", "duplicate", "number", "string"])
+def test_bad_class_names_name_run_json_and_the_field(run, sublens, names, field, constraint):
+    edit_json(run, lambda m: m.update(class_names=names))
+    assert_bad_input(sublens("info", run), f"{run / 'run.json'}: {field}: {constraint}")

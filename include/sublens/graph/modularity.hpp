@@ -33,8 +33,14 @@ void validate_affinity(const SparseMatrix& w, const std::string& what, bool symm
 void validate_labels(const SparseMatrix& w, const IntVector& labels, const std::string& what,
                      const std::string& name = "labels");
 
+// Options are checked where they are used, so the CLI and Python refuse the same values: throws
+// std::invalid_argument "<what>: <option> must be <constraint> (got <value>)" unless `ok`.
+void require_option(bool ok, const std::string& what, const std::string& option,
+                    const std::string& constraint, double value);
+
 struct ModularityOptions {
-  // gamma; > 1 favours smaller communities. The paper uses 1.
+  // gamma, finite and >= 0 (0: the fraction of weight inside communities); > 1 favours smaller
+  // communities. The paper uses 1.
   double resolution = 1.0;
 };
 
@@ -58,7 +64,7 @@ CommunityMethod parse_community_method(const std::string& name);
 
 struct CommunityOptions {
   CommunityMethod method = CommunityMethod::kLeiden;
-  double resolution = 1.0;
+  double resolution = 1.0;  // finite and > 0
   // igraph's random generator is seeded with this; same seed and graph give the same partition.
   std::uint64_t seed = 0;
 };

@@ -40,8 +40,9 @@ struct EmbeddingOptions {
   // k, the number of eigenvectors; 1 <= k < number of non-isolated inputs.
   Index dimensions = 2;
   LaplacianKind laplacian = LaplacianKind::kNormalized;
-  // Lanczos restarts and relative eigenvalue tolerance (Spectra's maxit / tol). Raise
-  // max_iterations when `converged` is false (clustered eigenvalues near 1 converge slowly).
+  // Lanczos restarts (>= 1) and relative eigenvalue tolerance (finite, > 0; Spectra's maxit /
+  // tol). Raise max_iterations when `converged` is false (clustered eigenvalues near 1 converge
+  // slowly).
   Index max_iterations = 1000;
   double tolerance = 1e-10;
 };
@@ -61,10 +62,10 @@ EmbeddingResult spectral_embedding(const SparseMatrix& affinity, const Embedding
 
 struct KMeansOptions {
   Index clusters = 2;
-  // Independent k-means++ starts; the run with the lowest inertia wins.
+  // Independent k-means++ starts (>= 1); the run with the lowest inertia wins.
   int restarts = 20;
-  int max_iterations = 300;
-  // Stop when no label changes or the centres move less than this (squared, summed).
+  int max_iterations = 300;  // >= 1
+  // Stop when no label changes or the centres move less than this (squared, summed; finite, >= 0).
   double tolerance = 1e-12;
   std::uint64_t seed = 0;
 };
@@ -84,9 +85,9 @@ KMeansResult kmeans(const Eigen::Ref<const RowMatrix>& points, const KMeansOptio
 struct SpectralClusteringOptions {
   Index clusters = 2;
   LaplacianKind laplacian = LaplacianKind::kNormalized;
-  int restarts = 20;
+  int restarts = 20;  // >= 1
   std::uint64_t seed = 0;
-  Index max_iterations = 1000;  // Lanczos restarts
+  Index max_iterations = 1000;  // Lanczos restarts, >= 1
 };
 
 struct SpectralClusteringResult {

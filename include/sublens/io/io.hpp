@@ -113,6 +113,9 @@ struct CifarBatch {
 CifarBatch read_cifar(const std::filesystem::path& path, bool cifar100);
 CifarBatch parse_cifar(const std::byte* data, std::size_t size, const std::string& name,
                        bool cifar100);
+// The class names of a dataset whose names are published ("fashion-mnist", "mnist", "cifar10",
+// "cifar100": its 100 fine labels), in label order; empty for any other name (e.g. "npy").
+std::vector<std::string> dataset_class_names(const std::string& dataset);
 
 // ---- activations ----------------------------------------------------------------------------
 struct Layer {

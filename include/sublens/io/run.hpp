@@ -48,7 +48,9 @@ struct RunFolder {
   int version = kRunVersion;
   Index n_inputs = 0;
   int n_classes = 0;
-  std::vector<std::string> class_names;                  // empty when not given
+  // n_classes distinct non-empty names in label order (run.json "class_names"); empty when not
+  // given. Read them through class_name(k).
+  std::vector<std::string> class_names;
   std::vector<RunLayer> layers;                          // network order
   std::optional<std::vector<std::int64_t>> input_shape;  // set when inputs.npy exists
   std::vector<RunEpoch> epochs;                          // strictly increasing
@@ -63,6 +65,8 @@ struct RunFolder {
   const RunLayer* find_layer(const std::string& name) const;
   // Whether `epoch` is listed.
   bool has_epoch(int epoch) const;
+  // The name of class k: class_names[k] when given, else the number ("3"); for figures and tables.
+  std::string class_name(std::int64_t k) const;
 };
 
 // The file name of an epoch's file: "epoch-0012.safetensors" for (12, ".safetensors").

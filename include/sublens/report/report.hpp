@@ -60,6 +60,11 @@ struct Section {
   std::vector<Table> tables = {};
 };
 
+// Headings are unique on the page: render_html merges sections of the same title into the first
+// (texts as paragraphs, figures and tables appended in order), merges tables of the same title in
+// one section when their columns agree (rows appended; other columns: std::invalid_argument), and
+// lists a finding once however often it was added. "Findings" and "Files" are the page's own
+// headings: a section of that title is refused (std::invalid_argument).
 struct Report {
   std::string title;
   std::string subtitle;
@@ -134,6 +139,28 @@ nlohmann::json heatmap(const std::vector<std::string>& row_names,
 // shared across panels (equal colours mean equal values; say so in the caption) and one legend.
 nlohmann::json panels(const std::vector<std::pair<std::string, nlohmann::json>>& specs,
                       int max_width = 1100);
+
+// ---- One colour per layer across every figure of a network.
+
+// The categorical palette of layers: Tableau 10, then the 10 lighter Tableau 20 hues (layer 11 on);
+// beyond 20 layers the colours repeat. sublens.plot.LAYER_PALETTE is the same list.
+const std::vector<std::string>& layer_palette();
+
+// A Vega-Lite colour scale {"domain": layers, "range": the palette's first layers.size() colours}:
+// put it as the "scale" of every colour encoding by layer of one network's figures and layer k has
+// the same colour in all of them, whichever subset of layers a figure shows. `layers`: every layer
+// of the network, in network order. Throws std::invalid_argument when a name is listed twice.
+//
+//   spec["encoding"]["color"]["scale"] = report::layer_color_scale(network_layers);
+nlohmann::json layer_color_scale(const std::vector<std::string>& layers);
+
+// `spec` with layer_color_scale(layers) set on every colour encoding of `field` (in layered,
+// concatenated and faceted specs too); other encodings are left as they are.
+//
+//   auto chart = report::with_layer_colors(report::line_chart(rows, "epoch", "q", "layer", "", ""),
+//                                          network_layers);
+nlohmann::json with_layer_colors(nlohmann::json spec, const std::vector<std::string>& layers,
+                                 const std::string& field = "layer");
 
 // Scatter of records with fields x, y, label (class) and any others, coloured by label; the
 // tooltip lists `tooltip_fields`. When records carry an `image` field (a data: URL), the tooltip
