@@ -339,7 +339,9 @@ report::Section compress_section(const json& result, const std::string& id_prefi
                            "Top singular values of each layer's activations (semi-log) and, when "
                            "images were given, the coupled NMF's RMSE against rank."};
   json spectra = json::array();
+  std::vector<std::string> layers;  // network order: one colour per layer in every figure
   for (const auto& layer : result["spectra"]) {
+    layers.push_back(layer["layer"].get<std::string>());
     int k = 1;
     for (const auto& value : layer["singular_values"]) {
       if (value.is_number() && value.get<double>() > 0) {
@@ -348,9 +350,11 @@ report::Section compress_section(const json& result, const std::string& id_prefi
       ++k;
     }
   }
-  compress.figures.push_back({id_prefix + "spectra", "Singular spectra", "",
-                              report::line_chart(spectra, "k", "singular value", "layer", "index",
-                                                 "singular value", true)});
+  compress.figures.push_back(
+      {id_prefix + "spectra", "Singular spectra", "",
+       report::with_layer_colors(report::line_chart(spectra, "k", "singular value", "layer",
+                                                    "index", "singular value", true),
+                                 layers)});
   if (!result["nmf"].is_null()) {
     // Relative RMSE (residual over the block's own norm) compares layers of different scales;
     // the plain RMSE is in each block's units (older results have only that).

@@ -232,8 +232,10 @@ report::Figure dynamics_figure(const std::vector<const json*>& members, const js
   panels.emplace_back("Accuracy on the analysis set",
                       with_bars(report::line_chart(dynamics_records(members, variants, "accuracy"),
                                                    "epoch", "accuracy", "", "epoch", "accuracy")));
+  const auto layers = (*members.front())["layers"].get<std::vector<std::string>>();
   return {figure_id("dynamics-" + name), "Training dynamics: " + name,
-          "One colour per layer in every panel. " + caption, report::panels(panels)};
+          "One colour per layer in every panel. " + caption,
+          report::with_layer_colors(report::panels(panels), layers)};
 }
 
 report::Section dynamics_section(const std::string& title) {

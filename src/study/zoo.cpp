@@ -136,9 +136,8 @@ std::vector<std::string> extract_args(const StudyContext& context, const Variant
                                    "--threads",
                                    context.threads,
                                    "-o",
-                                   output.string(),
-                                   "--layers"};
-  args.insert(args.end(), layers.begin(), layers.end());
+                                   output.string()};
+  for (const auto& layer : layers) args.insert(args.end(), {"--layers", layer});
   return args;
 }
 
