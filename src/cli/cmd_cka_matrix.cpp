@@ -22,6 +22,7 @@
 
 #include "command.hpp"
 #include "sublens/core/error.hpp"
+#include "sublens/core/progress.hpp"
 #include "sublens/core/threads.hpp"
 #include "sublens/dist/dist.hpp"
 #include "sublens/io/io.hpp"
@@ -191,7 +192,23 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
   const auto cols = static_cast<Index>(square ? a.names.size() : b.names.size());
   dist::TaskQueue queue(
       static_cast<std::int64_t>(similarity::matrix_pairs(rows, cols, square).size()));
-  const auto next_pair = [&queue] { return queue.next(); };
+  dist::GlobalCounter done;  // pairs finished on every process: rank 0's progress line
+  Progress progress("cka-matrix", queue.count(), dist::distributed());
+  std::int64_t shown = 0;
+  // Split: each call after the first means this process finished a pair. One process: none, the
+  // matrix functions take every pair and print their own progress.
+  similarity::NextPair next_pair;
+  if (dist::distributed()) {
+    next_pair = [&, first = true]() mutable {
+      if (!first) {
+        const std::int64_t total = done.add(1);
+        progress.advance(total - shown);
+        shown = total;
+      }
+      first = false;
+      return queue.next();
+    };
+  }
   Matrix values;
   if (graph) {
     std::vector<const SparseMatrix*> pa, pb;
@@ -213,6 +230,7 @@ nlohmann::json cka_matrix_command(const CkaMatrixCommandOptions& command) {
         kind == "rbf" ? similarity::ActivationKernel::kRbf : similarity::ActivationKernel::kLinear,
         options);
   }
+  progress.finish();
   gather_pairs(values, queue, square);
   if (!dist::is_root()) return nullptr;  // rank 0 writes and reports
 

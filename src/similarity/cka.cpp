@@ -490,7 +490,8 @@ template <typename Value>
 Matrix fill_pairs(Index rows, Index cols, bool square, const NextPair& next_pair, Value value) {
   const auto pairs = matrix_pairs(rows, cols, square);
   Matrix result = Matrix::Constant(rows, cols, std::numeric_limits<double>::quiet_NaN());
-  Progress progress("cka-matrix", rows * cols);
+  // A split matrix's progress is the caller's (it knows the other processes' pairs).
+  Progress progress("cka-matrix", rows * cols, !next_pair);
   std::int64_t sequential = 0;
   auto next = [&] { return next_pair ? next_pair() : sequential++; };
   for (std::int64_t p = next(); p >= 0 && p < static_cast<std::int64_t>(pairs.size()); p = next()) {

@@ -99,7 +99,7 @@ double cka_from_hsic(double hsic_kl, double hsic_kk, double hsic_ll);
 // The pairs of a CKA matrix computed in this call (a matrix split over processes, as
 // `sublens cka-matrix` does under mpirun with dist::TaskQueue): called for the next pair, an index
 // into matrix_pairs(), until it returns a negative number. Empty (the default): every pair. The
-// entries of pairs not computed here are NaN.
+// entries of pairs not computed here are NaN. With next_pair, the matrices print no progress.
 using NextPair = std::function<std::int64_t()>;
 
 struct CkaOptions {
