@@ -1,6 +1,7 @@
 // Resumable steps of a study. See include/sublens/study/steps.hpp.
 #include "sublens/study/steps.hpp"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -95,9 +97,14 @@ std::vector<json> run_self(const std::vector<std::string>& args, bool capture_st
   // The captured stderr goes to an unlinked temporary file: no second pipe to drain concurrently.
   FILE* error_file = capture_stderr ? std::tmpfile() : nullptr;
   if (capture_stderr && error_file == nullptr) throw std::runtime_error("steps: tmpfile failed");
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("steps: fork failed");
   if (pid == 0) {
+    // The step dies with this process: a killed study (or mpirun) leaves no step writing its
+    // outputs beside the rerun's.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(pipe_fds[1], STDOUT_FILENO);
     if (error_file != nullptr) dup2(fileno(error_file), STDERR_FILENO);
     close(pipe_fds[0]);

@@ -387,6 +387,51 @@ def test_killed_study_of_a_run_resumes_with_identical_tables(recorded, tmp_path)
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
 
 
+def child_processes(pid):
+    """The live (not zombie) children of `pid`."""
+    children = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(entry))
+    return children
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_study_leaves_no_step_running(recorded, tmp_path):
+    run, _, _, _ = recorded
+    proc = subprocess.Popen([BIN, "--quiet", "study", "--run", str(run), "-o", str(tmp_path / "s")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=NO_TORCH)
+    step = None
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and step is None:
+            children = child_processes(proc.pid)
+            step = children[0] if children else None
+        assert step is not None, "the study finished before a step was seen"
+        os.kill(step, signal.SIGSTOP)  # hold the step mid-way, then kill the study alone
+        proc.kill()  # (as mpirun or a batch scheduler does), not its process group
+        proc.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and alive(step):
+            time.sleep(0.01)
+        assert not alive(step), "the step outlived the study"
+    finally:
+        if step is not None and alive(step):
+            os.kill(step, signal.SIGKILL)
+
+
 def test_rerecording_an_epoch_recomputes_exactly_what_depends_on_it(recorded, tmp_path):
     run, layers, _, _ = recorded
     copy = tmp_path / "shallow"

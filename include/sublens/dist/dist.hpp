@@ -6,10 +6,11 @@
 //
 // What is distributed: `sublens ssc` splits the columns of each Lasso solve over the processes
 // (ssc::ColumnSchedule, dynamic blocks); `cka-matrix` its pairs of layers and `factorize` its fits
-// (rank x seed), with a TaskQueue (tasks.hpp). Every process reads the inputs itself from the
-// shared file system, and the root (rank 0) gathers the results, writes exactly the files a single
-// process writes and prints the JSON once. Commands that run in one process refuse to start
-// under a launcher with more than one process rather than writing the same files K times.
+// (rank x seed), with a TaskQueue (tasks.hpp); `study` its variants (study::WorkSharing,
+// implemented over a TaskQueue in src/cli/cmd_study.cpp). Every process reads the inputs itself
+// from the shared file system, and the root (rank 0) gathers the results, writes exactly the files
+// a single process writes and prints the JSON once. Commands that run in one process refuse to
+// start under a launcher with more than one process rather than writing the same files K times.
 //
 // The generic pieces for any command made of independent tasks: tasks.hpp (a work queue, a
 // global counter, barrier, broadcast, gathering results on rank 0) and environment.hpp (the
