@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "layers_option.hpp"
 #include "sublens/core/types.hpp"
 
 namespace sublens::cli {
@@ -76,10 +77,8 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& error);
 // one deprecation line on stderr: the aliases in `deprecated` (e.g. "--layer") and several values
 // after one flag (`--layers a b`). `name` is "--layers" unless the command selects per operand.
 // The deprecation lines are printed by warn_deprecated_spellings once the command has succeeded,
-// so that a failing command still prints its one error line.
-CLI::Option* add_layers_option(CLI::App& app, std::vector<std::string>& patterns,
-                               const std::string& help, const std::string& name = "--layers",
-                               const std::vector<std::string>& deprecated = {});
+// so that a failing command still prints its one error line. add_layers_option is in
+// layers_option.hpp (shared with sublens-torch).
 
 // The layers `patterns` name among `available`, in pattern order (a glob's matches keep the order
 // of `available`, a layer named twice appears once). No patterns: all of `available`. A pattern

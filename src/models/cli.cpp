@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 
+#include "layers_option.hpp"
 #include "run_output.hpp"
 #include "sublens/core/error.hpp"
 #include "sublens/core/progress.hpp"
@@ -38,45 +39,6 @@ std::vector<std::string> strings(const std::vector<std::filesystem::path>& paths
   std::vector<std::string> out;
   for (const auto& path : paths) out.push_back(path.string());
   return out;
-}
-
-std::vector<std::string>& pending_deprecations() {
-  static std::vector<std::string> lines;
-  return lines;
-}
-
-void split_commas(const std::string& value, std::vector<std::string>& out) {
-  std::size_t start = 0;
-  for (std::size_t comma = value.find(','); comma != std::string::npos;
-       comma = value.find(',', start)) {
-    out.push_back(value.substr(start, comma - start));
-    start = comma + 1;
-  }
-  out.push_back(value.substr(start));
-}
-
-// `--layers NAME|GLOB[,...]`, repeatable: the vocabulary of `sublens` (src/cli/command.cpp).
-// The old `--layers a b` still parses, with one deprecation line after the command succeeds.
-void add_layers_option(CLI::App& app, std::vector<std::string>& patterns, const std::string& help) {
-  auto parse = [&patterns](const CLI::results_t& values) {
-    if (values.size() > 1 && pending_deprecations().empty()) {
-      std::string spaced, commas;
-      for (const auto& value : values) {
-        spaced += " " + value;
-        commas += (commas.empty() ? "" : ",") + value;
-      }
-      pending_deprecations().push_back("'--layers" + spaced +
-                                       "' is deprecated and will be removed; write '--layers " +
-                                       commas + "' or repeat --layers");
-    }
-    for (const auto& value : values) split_commas(value, patterns);
-    return true;
-  };
-  app.add_option("--layers", CLI::callback_t(parse), help)
-      ->expected(1, CLI::detail::expected_max_vector_size)
-      ->allow_extra_args()
-      ->trigger_on_parse()
-      ->type_name("NAME|GLOB[,...]");
 }
 
 bool is_glob(const std::string& pattern) {
@@ -266,10 +228,9 @@ Runner setup_extract(CLI::App& app) {
       ->delimiter(',');
   app.add_flag("--all-epochs", options->all_epochs,
                "Capture every checkpoint (one file per epoch)");
-  add_layers_option(app, options->layers,
-                    "Capture points, comma-separated or repeated: names or globs such as "
-                    "'stage*' or '*.conv1' (with --torchscript: dotted submodule names; none: "
-                    "list them)");
+  cli::add_layers_option(app, options->layers,
+                         "Capture points, e.g. 'stage*' or '*.conv1' (with --torchscript: dotted "
+                         "submodule names; none: list them)");
   app.add_option("--split", options->split, "test or train")->capture_default_str();
   app.add_option("--n", options->n, "First N images of the split (0: all)")->capture_default_str();
   app.add_option("--classes", options->classes, "Only images of these classes")->delimiter(',');
@@ -423,7 +384,7 @@ int torch_main(int argc, char** argv) {
     try {
       const json summary = runner();
       if (!summary.is_null()) std::cout << summary.dump() << std::endl;
-      for (const auto& line : pending_deprecations()) {
+      for (const auto& line : cli::take_deprecation_lines()) {
         std::fprintf(stderr, "sublens %s: warning: %s\n", sub->get_name().c_str(), line.c_str());
       }
       return 0;

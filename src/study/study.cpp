@@ -53,7 +53,7 @@ void run_variant(StudyContext& context, const Variant& variant, json& variants) 
 }
 
 // Several processes: each runs the variants it takes until none is left; returns the steps this
-// process ran. The root then reads every variant back from the step records (run_study).
+// process ran. The root then reads every variant back from the step records (run_shared_study).
 int run_shared(StudyContext& context, const std::vector<Variant>& resolved, WorkSharing& sharing) {
   context.steps.share_progress([&sharing](int k) { return sharing.add_finished(k); },
                                sharing.processes());
