@@ -22,7 +22,8 @@ struct StepRejected : std::invalid_argument {
 };
 
 // The study shared among the processes of an MPI run (study::WorkSharing over src/dist): the
-// variants through a dist::TaskQueue, the progress and the step counts through global counters.
+// tasks of each round through a dist::TaskQueue, the progress and the step counts through global
+// counters.
 class MpiSharing final : public study::WorkSharing {
  public:
   MpiSharing()
@@ -31,10 +32,11 @@ class MpiSharing final : public study::WorkSharing {
   bool root() const override { return dist::is_root(); }
   int processes() const override { return dist::size(); }
   void wait_for_all() override { dist::barrier(); }
-  int next(int count) override {
-    if (!queue_) queue_ = std::make_unique<dist::TaskQueue>(count);
-    return static_cast<int>(queue_->next());
+  void share(int count) override {
+    queue_.reset();  // collective, like the construction: every process is here
+    queue_ = std::make_unique<dist::TaskQueue>(count);
   }
+  int next() override { return static_cast<int>(queue_->next()); }
   void stop() override {
     if (queue_) queue_->stop();
   }

@@ -90,48 +90,55 @@ std::vector<std::string> ssc_args(const StudyContext& context, const Variant& va
   return args;
 }
 
-// Per analysed epoch: SSC graphs of every layer, then per layer modularity and SSC labels.
-json graph_measures(StudyContext& context, const Variant& variant, Noise& noise) {
+}  // namespace
+
+json epoch_graph_measures(StudyContext& context, const Variant& variant, int epoch) {
   const std::string& name = variant.plan->name;
   const Paths& paths = variant.paths;
   const RunFiles& run = variant.run;
+  // One layer of several: ssc writes one file, into a folder made for it; else the folder.
+  const bool one_file = !variant.all_layers && variant.layers.size() == 1;
+  fs::create_directories(one_file ? paths.graphs(epoch) : paths.graphs(epoch).parent_path());
+  context.steps.run({step_name("ssc", name, epoch),
+                     ssc_args(context, variant, epoch),
+                     {run.acts(epoch)},
+                     {one_file ? paths.graph(epoch, variant.layers[0]) : paths.graphs(epoch)},
+                     /*capture_stderr=*/false,
+                     /*show_progress=*/false,
+                     /*clear_outputs=*/true});
+  json modularity = json::array(), ssc_accuracy = json::array(), agreement = json::array();
+  for (const auto& layer : variant.layers) {
+    const fs::path graph = paths.graph(epoch, layer);
+    modularity.push_back(
+        context.steps
+            .run({step_name("modularity", name, epoch, layer),
+                  {"modularity", graph.string(), "--labels", run.labels().string()},
+                  {graph, run.labels()},
+                  {}})
+            .at(0)["modularity"]);
+    const json labels = context.steps
+                            .run({step_name("ssc-labels", name, epoch, layer),
+                                  {"ssc-labels", graph.string(), "--labels", run.labels().string(),
+                                   "--predictions", run.predictions(epoch).string()},
+                                  {graph, run.labels(), run.predictions(epoch)},
+                                  {}})
+                            .at(0);
+    ssc_accuracy.push_back(labels["ssc_accuracy"]);
+    agreement.push_back(labels["agreement"]);
+  }
+  return {{"epoch", epoch},
+          {"values", modularity},
+          {"ssc_accuracy", ssc_accuracy},
+          {"agreement", agreement}};
+}
+
+namespace {
+
+// Per analysed epoch: SSC graphs of every layer, then per layer modularity and SSC labels.
+json graph_measures(StudyContext& context, const Variant& variant, Noise& noise) {
   json rows = json::array();
   for (int epoch : variant.epochs) {
-    // One layer of several: ssc writes one file, into a folder made for it.
-    const bool one_file = !variant.all_layers && variant.layers.size() == 1;
-    if (one_file) fs::create_directories(paths.graphs(epoch));
-    context.steps.run({step_name("ssc", name, epoch),
-                       ssc_args(context, variant, epoch),
-                       {run.acts(epoch)},
-                       {one_file ? paths.graph(epoch, variant.layers[0]) : paths.graphs(epoch)},
-                       /*capture_stderr=*/false,
-                       /*show_progress=*/false,
-                       /*clear_outputs=*/true});
-    json modularity = json::array(), ssc_accuracy = json::array(), agreement = json::array();
-    for (const auto& layer : variant.layers) {
-      const fs::path graph = paths.graph(epoch, layer);
-      modularity.push_back(
-          context.steps
-              .run({step_name("modularity", name, epoch, layer),
-                    {"modularity", graph.string(), "--labels", run.labels().string()},
-                    {graph, run.labels()},
-                    {}})
-              .at(0)["modularity"]);
-      const json labels =
-          context.steps
-              .run({step_name("ssc-labels", name, epoch, layer),
-                    {"ssc-labels", graph.string(), "--labels", run.labels().string(),
-                     "--predictions", run.predictions(epoch).string()},
-                    {graph, run.labels(), run.predictions(epoch)},
-                    {}})
-              .at(0);
-      ssc_accuracy.push_back(labels["ssc_accuracy"]);
-      agreement.push_back(labels["agreement"]);
-    }
-    rows.push_back({{"epoch", epoch},
-                    {"values", modularity},
-                    {"ssc_accuracy", ssc_accuracy},
-                    {"agreement", agreement}});
+    rows.push_back(epoch_graph_measures(context, variant, epoch));
     if (noise.enabled()) {
       add_intervals(rows.back(), "values", variant.layers,
                     [&](const std::string& layer) { return noise.modularity(epoch, layer); });

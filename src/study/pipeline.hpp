@@ -123,6 +123,9 @@ struct StudyContext {
 void train_and_capture(StudyContext& context, const Variant& variant);
 // measures.cpp: every measure the variant asks for; returns its record for study.json.
 json measure_variant(StudyContext& context, const Variant& variant);
+// measures.cpp: one analysed epoch's SSC graphs and, per layer, modularity and SSC labels (steps
+// of their own: several processes share them out by epoch); its row of the variant's record.
+json epoch_graph_measures(StudyContext& context, const Variant& variant, int epoch);
 // Steps a variant will run (progress counter).
 int planned_steps(const Variant& variant);
 

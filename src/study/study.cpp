@@ -52,23 +52,40 @@ void run_variant(StudyContext& context, const Variant& variant, json& variants) 
   variants.push_back(measure_variant(context, variant));
 }
 
-// Several processes: each runs the variants it takes until none is left; returns the steps this
-// process ran. The root then reads every variant back from the step records (run_shared_study).
+// One round of tasks shared among the processes: each runs the tasks it takes; an error stops
+// the round everywhere (each process finishes its task) and then every process, with its code.
+template <class Task>
+void share_round(WorkSharing& sharing, int count, Task task) {
+  sharing.share(count);
+  std::exception_ptr error;
+  try {
+    for (int next = sharing.next(); next >= 0; next = sharing.next()) task(next);
+  } catch (...) {
+    error = std::current_exception();
+    sharing.stop();
+  }
+  sharing.settle(error);  // collective: the next round starts when this one is over everywhere
+}
+
+// Several processes, in rounds that respect the steps' dependencies: training and capture per
+// variant; SSC graphs and their measures per (variant, epoch), so that one network's epochs are
+// shared too; the other measures per variant. Returns the steps this process ran.
 int run_shared(StudyContext& context, const std::vector<Variant>& resolved, WorkSharing& sharing) {
   context.steps.share_progress([&sharing](int k) { return sharing.add_finished(k); },
                                sharing.processes());
   const int count = static_cast<int>(resolved.size());
-  json unused = json::array();
-  std::exception_ptr error;
-  try {
-    for (int next = sharing.next(count); next >= 0; next = sharing.next(count)) {
-      run_variant(context, resolved[static_cast<std::size_t>(next)], unused);
-    }
-  } catch (...) {  // every process finishes its variant, then all stop with the error's code
-    error = std::current_exception();
-    sharing.stop();
+  share_round(sharing, count, [&](int v) {
+    if (!resolved[v].recorded()) train_and_capture(context, resolved[v]);
+  });
+  std::vector<std::pair<int, int>> epochs;  // (variant, epoch)
+  for (int v = 0; v < count; ++v) {
+    for (int epoch : resolved[v].epochs) epochs.emplace_back(v, epoch);
   }
-  sharing.settle(error);
+  share_round(sharing, static_cast<int>(epochs.size()), [&](int t) {
+    epoch_graph_measures(context, resolved[epochs[t].first], epochs[t].second);
+  });
+  json unused = json::array();
+  share_round(sharing, count, [&](int v) { run_variant(context, resolved[v], unused); });
   return context.steps.ran() + context.analysis_ran;
 }
 

@@ -1,5 +1,6 @@
 // The study's CSV tables, written from the variant records of study.json (one row per variant,
 // per epoch x layer, per heatmap cell, ...). See pipeline.hpp.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -194,6 +195,11 @@ std::string replicates_table(const json& variants) {
     }
     for (const auto& measure : order) {
       const auto& values = by_measure[measure];
+      // A measure no replicate has (block-diagonal strength of a 2-layer network) is left out.
+      if (std::none_of(values.begin(), values.end(),
+                       [](const auto& seed_value) { return std::isfinite(seed_value.second); })) {
+        continue;
+      }
       double mean = 0, ss = 0;
       std::string cells;
       for (const auto& [seed, value] : values) mean += value / static_cast<double>(values.size());

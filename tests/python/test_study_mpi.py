@@ -1,7 +1,9 @@
-"""`sublens study` under mpirun (Open MPI from Debian): the variants are shared among the
-processes (each takes the next one not yet taken and runs its steps into the shared folder), and
-rank 0 reads every variant back from the step records and writes the tables, study.json and the
-report: the tables must be byte-identical to a single process's. A killed mpirun resumes with any
+"""`sublens study` under mpirun (Open MPI from Debian): the work is shared among the processes in
+rounds (training and capture per network, SSC graphs and their measures per network and epoch,
+the other measures per network; each process takes the next task not yet taken and runs its
+steps into the shared folder), and rank 0 reads every variant back from the step records and
+writes the tables, study.json and the report: the tables must be byte-identical to a single
+process's. A killed mpirun resumes with any
 number of processes, recomputing nothing that finished; a step that rejects its input stops every
 process with exit 2 and its one error line.
 
@@ -73,6 +75,19 @@ def test_shared_study_writes_the_single_process_tables(single, tmp_path, process
     for variant in study["variants"] + expected["variants"]:
         variant.pop("run")
     assert study == expected
+
+
+def test_one_network_shares_its_epochs(single, tmp_path):
+    # A single network's analysed epochs are tasks of their own (SSC graphs and their measures).
+    folder, _, _ = single
+    args = ["--quiet", "study", "--run", folder / "b", "--threads", "1", "--no-figures", "-o"]
+    alone = subprocess.run([BIN, *map(str, args + [tmp_path / "one"])], capture_output=True,
+                           text=True, timeout=600, env=runs.NO_TORCH)
+    shared = subprocess.run([*LAUNCH, "-np", "2", BIN, *map(str, args + [tmp_path / "two"])],
+                            capture_output=True, text=True, timeout=600, env=runs.NO_TORCH)
+    assert alone.returncode == 0 and shared.returncode == 0, shared.stderr[-3000:]
+    assert json.loads(shared.stdout)["processes"] == 2
+    assert_same_tables(tmp_path / "two", tmp_path / "one")
 
 
 def test_killed_mpirun_resumes_with_another_process_count(single, tmp_path):

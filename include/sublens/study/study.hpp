@@ -42,7 +42,9 @@ namespace sublens::study {
 // Sharing one study among several processes (`mpirun -np K sublens study`; the CLI implements
 // this with MPI, src/dist). Every process resolves the plan alike; then each takes the next
 // variant not yet taken and runs its steps (training, capture, SSC, every measure) into the shared
-// DIR, until none is left; all wait for each other, and the root alone reads the finished steps
+// DIR, until none is left (in three rounds: training and capture per variant, the SSC graphs
+// and their measures per variant and epoch, the other measures per variant); all wait for each
+// other, and the root alone reads the finished steps
 // back in plan order and writes the tables, study.json and the report. The step records make a
 // killed run resume with any number of processes. The plan's thread count applies per process
 // (and is part of the analysis steps' keys), so set it to the cores each process should use.
@@ -53,9 +55,11 @@ class WorkSharing {
   virtual int processes() const = 0;
   // Collective: returns once every process has called it.
   virtual void wait_for_all() = 0;
-  // The next of `count` variants for this process; -1 once every one is taken (or after stop()).
-  virtual int next(int count) = 0;
-  // After an error on this process: no further variant is handed out to any process.
+  // Collective: a new round of tasks 0 .. count - 1 to share out (the previous round is over).
+  virtual void share(int count) = 0;
+  // The round's next task for this process; -1 once every one is taken (or after stop()).
+  virtual int next() = 0;
+  // After an error on this process: no further task is handed out to any process.
   virtual void stop() = 0;
   // Collective, after the loop (`error`: what this process met, or null): returns when no
   // process met an error; otherwise throws here, this process's error or one saying that another
