@@ -113,10 +113,15 @@ void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, in
             {},
             {},
             {},
+            {},
             0.0,
             n >= kMixedPrecisionMinInputs};
   const Index d = in.x.rows();
   in.norms = in.x.colwise().norm().transpose();
+  in.chunk_norms.resize((n + kChunk - 1) / kChunk);
+  for (Index c = 0; c < in.chunk_norms.size(); ++c) {
+    in.chunk_norms[c] = in.norms.segment(c * kChunk, std::min(kChunk, n - c * kChunk)).maxCoeff();
+  }
   in.score_unit = kScoreBoundSafety * static_cast<double>(d + 2) * kFloatUnitRoundoff;
   if (in.mixed) {
     require_memory(4ULL * static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(d),

@@ -32,7 +32,9 @@ bool advance(const Inputs& in, Index i, const Scores& scores, double tau, const 
   const Index limit = fresh ? scores.size() : kIncrementalMin + scores.size() / kIncrementalShare;
   const double drift = (state.residual - state.base_residual).norm();
   const double margin_unit = tau * (in.score_unit * state.base_residual.norm() + drift);
-  const Screen found = screen(in, i, scores, tau, add_threshold, limit, margin_unit, state, mark);
+  const bool last = round >= options.max_iterations;
+  const Screen found =
+      screen(in, i, scores, tau, add_threshold, limit, margin_unit, last, state, mark);
   if (found.needs_pass) return false;
   act(in, i, found, tau, options, round, state);
   return true;
