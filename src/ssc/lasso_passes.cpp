@@ -60,6 +60,24 @@ decltype(auto) data_of(const Inputs& in) {
   }
 }
 
+// Rows of X^T B per GEMM of product_tn.
+constexpr Index kPanelRows = 512;
+
+// product = X^T B (N x m) by panels of kPanelRows rows, each one single-threaded GEMM on this
+// solver's own threads: OpenBLAS's thread pool stays asleep, instead of spinning beside the column
+// solves that follow every pass (measured: 14% of the CPU time on 2 cores), and the product does
+// not depend on the thread count.
+template <typename Data, typename Right, typename Product>
+void product_tn(const Data& x, const Right& right, Product&& product, int threads) {
+  const Index n = x.cols();
+  ScopedBlasThreads blas(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (Index start = 0; start < n; start += kPanelRows) {
+    const Index rows = std::min(kPanelRows, n - start);
+    product.middleRows(start, rows).noalias() = x.middleCols(start, rows).transpose() * right;
+  }
+}
+
 // New scores X^T r for the block's columns `which` (a pass over all N candidates).
 template <typename Scalar>
 void score_pass(const Inputs& in, const std::vector<Index>& which, int threads,
@@ -70,9 +88,7 @@ void score_pass(const Inputs& in, const std::vector<Index>& which, int threads,
     space.residuals.col(a) = states[which[a]].residual.template cast<Scalar>();
   }
   {
-    ScopedBlasThreads blas(threads);
-    space.fresh.leftCols(m).noalias() =
-        data_of<Scalar>(in).transpose() * space.residuals.leftCols(m);
+    product_tn(data_of<Scalar>(in), space.residuals.leftCols(m), space.fresh.leftCols(m), threads);
   }
   for (Index a = 0; a < m; ++a) {
     space.scores.col(which[a]) = space.fresh.col(a);
@@ -114,9 +130,8 @@ void solve_block(const Inputs& in, Index start, Index count, double tau, const O
   std::vector<ColumnState> states(count);
   {
     // Round 0: the correlations b = X^T x_i, i.e. the scores of the residual -x_i at c = 0.
-    ScopedBlasThreads blas(threads);
-    space.scores.leftCols(count).noalias() =
-        data_of<Scalar>(in).transpose() * data_of<Scalar>(in).middleCols(start, count);
+    product_tn(data_of<Scalar>(in), data_of<Scalar>(in).middleCols(start, count),
+               space.scores.leftCols(count), threads);
     space.scores.leftCols(count) *= Scalar(-1);
   }
   ++totals.passes;
