@@ -194,7 +194,10 @@ Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, doubl
   const auto* stored = scores.data();
   const double* norms = in.norms.data();
   const Index n = scores.size();
-  for (Index start = 0; start < n; start += kChunk) {
+  // More uncertain candidates than `limit` plus what is taken out below: a new pass, at once.
+  const Index give_up = stored_exact ? n : limit + state.gram.size() + 1;
+  for (Index start = 0; start < n && static_cast<Index>(uncertain.size()) <= give_up;
+       start += kChunk) {
     const Index end = std::min(n, start + kChunk);
     const double largest = scores.segment(start, end - start).cwiseAbs().maxCoeff();
     if (tau * largest + margin_unit * in.chunk_norms[start / kChunk] <= 1.0) continue;
@@ -215,7 +218,7 @@ Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, doubl
     for (Index j : work) mark[j] = 0;
     mark[i] = 0;
   };
-  if (!stored_exact && static_cast<Index>(uncertain.size()) > limit) {
+  if (!stored_exact && static_cast<Index>(uncertain.size()) > limit) {  // (also after give_up)
     clear_marks();
     out.needs_pass = true;
     return out;
