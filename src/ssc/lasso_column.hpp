@@ -115,6 +115,14 @@ double exact_score(const Inputs& in, Index j, const Vector& residual);
 // Solves the working-set Lasso of column i and sets its coefficients and residual.
 void solve_column(const Inputs& in, Index i, double lambda, ColumnState& state);
 
+// max |scores_j| over start <= j < end (end - start <= kChunk): a fixed-size, unrolled and
+// vectorised max for a whole chunk.
+template <typename Scores>
+auto chunk_max(const Scores& scores, Index start, Index end) {
+  if (end - start == kChunk) return scores.template segment<kChunk>(start).cwiseAbs().maxCoeff();
+  return scores.segment(start, end - start).cwiseAbs().maxCoeff();
+}
+
 // The first working set: the largest |b_j| (ties by index, so it is deterministic). One pass
 // with a min-heap of kInitialWorkingSet entries: O(N), most candidates fail the first comparison.
 template <typename Scores>
@@ -132,9 +140,7 @@ std::vector<Index> initial_work(const Scores& scores, Index i) {
   for (Index start = 0; start < n; start += kChunk) {
     const Index end = std::min(n, start + kChunk);
     if (static_cast<Index>(heap.size()) == take &&
-        (take == 0 ||
-         static_cast<double>(scores.segment(start, end - start).cwiseAbs().maxCoeff()) <=
-             heap.front().first)) {
+        (take == 0 || static_cast<double>(chunk_max(scores, start, end)) <= heap.front().first)) {
       continue;  // nothing in this chunk beats the weakest kept entry
     }
     for (Index j = start; j < end; ++j) {
@@ -199,7 +205,7 @@ Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, doubl
   for (Index start = 0; start < n && static_cast<Index>(uncertain.size()) <= give_up;
        start += kChunk) {
     const Index end = std::min(n, start + kChunk);
-    const double largest = scores.segment(start, end - start).cwiseAbs().maxCoeff();
+    const double largest = chunk_max(scores, start, end);
     if (tau * largest + margin_unit * in.chunk_norms[start / kChunk] <= 1.0) continue;
     for (Index j = start; j < end; ++j) {
       if (tau * std::abs(static_cast<double>(stored[j])) + margin_unit * norms[j] > 1.0) {
