@@ -79,9 +79,14 @@ PathResult lasso_path(GramColumns& hessian, const Vector& target, double lambda)
 extern "C" {
 void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, const float* alpha,
             const float* a, const int* lda, const float* beta, float* c, const int* ldc);
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+            const float* beta, float* c, const int* ldc);
 void saxpy_(const int* n, const float* alpha, const float* x, const int* incx, float* y,
             const int* incy);
 float sdot_(const int* n, const float* x, const int* incx, const float* y, const int* incy);
+void daxpy_(const int* n, const double* alpha, const double* x, const int* incx, double* y,
+            const int* incy);
 double ddot_(const int* n, const double* x, const int* incx, const double* y, const int* incy);
 void dpstrf_(const char* uplo, const int* n, double* a, const int* lda, int* piv, int* rank,
              const double* tol, double* work, int* info);
@@ -102,6 +107,11 @@ inline double blas_dot(Index n, const float* x, const float* y) {
 }
 
 // y += alpha x for contiguous vectors of length n, by OpenBLAS.
+inline void blas_axpy(Index n, double alpha, const double* x, double* y) {
+  const int size = static_cast<int>(n);
+  const int one = 1;
+  daxpy_(&size, &alpha, x, &one, y, &one);
+}
 inline void blas_axpy(Index n, float alpha, const float* x, float* y) {
   const int size = static_cast<int>(n);
   const int one = 1;

@@ -9,10 +9,14 @@
 // exactly by the homotopy path (homotopy.cpp), then the optimality conditions checked against all
 // N candidates; violators join W until none is left. The checks take one of two routes:
 //  - Gram route (when the float32 Gram matrix fits Options::max_gram_bytes and half the free
-//    memory): G = X^T X once by SSYRK; a column's scores G c - b read |S| + 1 columns of G.
+//    memory): G = X^T X once (SSYRK/SGEMM panels); a column's scores G c - b read |S| + 1 columns
+//    of G.
 //  - Pass route (larger N): by blocks of columns, one GEMM X^T X_B gives b, and each round one
-//    GEMM X^T R checks the block's residuals; after a small change of a residual, the previous
-//    scores and a Cauchy-Schwarz bound on the change certify most candidates without a new pass.
+//    GEMM X^T R checks the block's residuals.
+//  On both routes, after a small change of a residual the previous scores and a Cauchy-Schwarz
+//  bound on the change certify most candidates without new scores. BLAS calls run single-threaded
+//  on the solver's own OpenMP threads (GEMMs split into panels): OpenBLAS's own thread pool would
+//  spin beside the column solves after every threaded call.
 //
 // Mixed precision, exact answer (N >= kMixedPrecisionMinInputs). Scores and working-set Gram
 // entries are float32: twice the speed of float64 and half the memory traffic. Nothing decided
@@ -24,10 +28,12 @@
 //  - A float32 score x_j^T r differs from the exact one by at most
 //    kScoreBoundSafety (d + 2) u ||x_j|| ||r||, u = 2^-24 (Higham, "Accuracy and Stability of
 //    Numerical Algorithms", 2nd ed., eq. 3.5, plus the roundings of x_j and r to float32; the
-//    Gram route adds the rounding of its sum, see solve_column_with_gram). Every candidate whose
+//    Gram route adds the rounding of its sum, see gram_scores). Every candidate whose
 //    float32 score is within that bound of the threshold is checked again in float64 (d flops
-//    each); the others are certified by the bound. The reported violation is the largest exact
-//    float64 violation.
+//    each); the others are certified by the bound: below it, they hold; above it, they violate
+//    for certain and join W ranked by their float32 scores (a column finishes only when none is
+//    left, or on its last allowed round, whose check is exact for all). The reported violation
+//    is the largest exact float64 violation.
 // Small problems are solved in float64 throughout (the pass route, float64 GEMMs).
 #include <algorithm>
 #include <stdexcept>
@@ -113,10 +119,15 @@ void solve_lasso(const RowMatrix& inputs, double tau, const Options& options, in
             {},
             {},
             {},
+            {},
             0.0,
             n >= kMixedPrecisionMinInputs};
   const Index d = in.x.rows();
   in.norms = in.x.colwise().norm().transpose();
+  in.chunk_norms.resize((n + kChunk - 1) / kChunk);
+  for (Index c = 0; c < in.chunk_norms.size(); ++c) {
+    in.chunk_norms[c] = in.norms.segment(c * kChunk, std::min(kChunk, n - c * kChunk)).maxCoeff();
+  }
   in.score_unit = kScoreBoundSafety * static_cast<double>(d + 2) * kFloatUnitRoundoff;
   if (in.mixed) {
     require_memory(4ULL * static_cast<std::uint64_t>(n) * static_cast<std::uint64_t>(d),

@@ -25,12 +25,18 @@ constexpr double kFloatUnitRoundoff = 0x1p-24;
 // float64 allows, not merely within tolerance.
 constexpr double kTightViolation = 1e-12;
 
+// Candidates per chunk of the loops over all N scores (initial_work, screen): a chunk whose
+// largest |score| cannot pass the test is skipped after one vectorised max (Eigen's packets), and
+// most chunks are.
+constexpr Index kChunk = 16;
+
 // The inputs as the solver sees them.
 struct Inputs {
   PaperMatrix x;         // float64, d x N
   Eigen::MatrixXf x32;   // float32 copy (empty when !mixed)
   Eigen::MatrixXf gram;  // float32 X^T X, N x N, when it fits the memory budget (else empty)
   Vector norms;          // ||x_j||
+  Vector chunk_norms;    // max ||x_j|| over each kChunk consecutive candidates (see screen)
   double score_unit = 0.0;
   bool mixed = false;
 };
@@ -109,30 +115,62 @@ double exact_score(const Inputs& in, Index j, const Vector& residual);
 // Solves the working-set Lasso of column i and sets its coefficients and residual.
 void solve_column(const Inputs& in, Index i, double lambda, ColumnState& state);
 
-// The first working set: the largest |b_j| (ties by index, so it is deterministic).
+// max |scores_j| over start <= j < end (end - start <= kChunk): a fixed-size, unrolled and
+// vectorised max for a whole chunk.
+template <typename Scores>
+auto chunk_max(const Scores& scores, Index start, Index end) {
+  if (end - start == kChunk) return scores.template segment<kChunk>(start).cwiseAbs().maxCoeff();
+  return scores.segment(start, end - start).cwiseAbs().maxCoeff();
+}
+
+// The first working set: the largest |b_j| (ties by index, so it is deterministic). One pass
+// with a min-heap of kInitialWorkingSet entries: O(N), most candidates fail the first comparison.
 template <typename Scores>
 std::vector<Index> initial_work(const Scores& scores, Index i) {
   const Index n = scores.size();
-  std::vector<Index> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), Index{0});
-  order.erase(order.begin() + i);
-  const Index take = std::min<Index>(kInitialWorkingSet, static_cast<Index>(order.size()));
-  std::partial_sort(order.begin(), order.begin() + take, order.end(), [&](Index p, Index q) {
-    const double sp = std::abs(static_cast<double>(scores[p]));
-    const double sq = std::abs(static_cast<double>(scores[q]));
-    return sp != sq ? sp > sq : p < q;
-  });
-  order.resize(take);
+  const Index take = std::min<Index>(kInitialWorkingSet, n - 1);
+  using Entry = std::pair<double, Index>;  // (|b_j|, j)
+  // The heap's top is the weakest kept entry: the smallest value, then the largest index.
+  const auto weaker = [](const Entry& p, const Entry& q) {
+    return p.first != q.first ? p.first > q.first : p.second < q.second;
+  };
+  std::vector<Entry> heap;
+  heap.reserve(static_cast<std::size_t>(take) + 1);
+  const auto* values = scores.data();
+  for (Index start = 0; start < n; start += kChunk) {
+    const Index end = std::min(n, start + kChunk);
+    if (static_cast<Index>(heap.size()) == take &&
+        (take == 0 || static_cast<double>(chunk_max(scores, start, end)) <= heap.front().first)) {
+      continue;  // nothing in this chunk beats the weakest kept entry
+    }
+    for (Index j = start; j < end; ++j) {
+      if (j == i) continue;
+      const double v = std::abs(static_cast<double>(values[j]));
+      if (static_cast<Index>(heap.size()) < take) {
+        heap.emplace_back(v, j);
+        std::push_heap(heap.begin(), heap.end(), weaker);
+      } else if (take > 0 && v > heap.front().first) {  // a later j never wins a tie
+        std::pop_heap(heap.begin(), heap.end(), weaker);
+        heap.back() = {v, j};
+        std::push_heap(heap.begin(), heap.end(), weaker);
+      }
+    }
+  }
+  std::vector<Index> order;
+  order.reserve(heap.size());
+  for (const Entry& entry : heap) order.push_back(entry.second);
   std::sort(order.begin(), order.end());
   return order;
 }
 
 // What one check of column i against all N candidates found.
 struct Screen {
-  bool needs_pass = false;       // too many candidates uncertain: scores need a new pass
-  double violation = 0.0;        // largest exact violation (0 when none)
+  bool needs_pass = false;  // too many candidates uncertain: scores need a new pass
+  // Largest exact violation (0 when none); with certain violators (not checked exactly), a
+  // certified lower bound of it, above the add threshold.
+  double violation = 0.0;
   std::vector<Index> violators;  // outside W, violating by more than the add threshold
-  std::vector<double> strength;  // their exact |g_j|
+  std::vector<double> strength;  // their |g_j| (exact, or from the stored score)
   bool inside_violated = false;  // a working-set member off the support violates
 };
 
@@ -140,64 +178,94 @@ struct Screen {
 // pass (float32 or float64). The current score of candidate j is within
 //   (score unit ||r_base|| + ||r - r_base||) ||x_j||
 // of the stored one (rounding, plus the change of the residual since, by Cauchy-Schwarz);
-// candidates that bound leaves uncertain are checked exactly in float64. With more than `limit`
-// of them a new pass is cheaper: `needs_pass` is set and nothing else is done.
+// candidates that bound leaves uncertain are checked exactly in float64. A candidate whose stored
+// score violates its condition by more than the bound plus the add threshold is a violator for
+// certain: it is ranked by its stored score and counted in `violation` by its certified lower
+// bound, without a float64 check (most of a column's checks are such violators, and only the
+// strongest of them join W). `exact_violators` (the column's last allowed round, whose violation
+// is reported) checks them in float64 too. With more than `limit` uncertain candidates a new pass
+// is cheaper: `needs_pass` is set and nothing else is done.
 // `mark` (size N, all zero between calls) is scratch space.
 template <typename Scores>
 Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, double add_threshold,
-              Index limit, double margin_unit, const ColumnState& state, std::vector<Index>& mark) {
+              Index limit, double margin_unit, bool exact_violators, const ColumnState& state,
+              std::vector<Index>& mark) {
   Screen out;
   const bool stored_exact = margin_unit == 0.0;  // float64 scores of the current residual
   // The bound test over all N (a tight loop: most candidates pass it), then i and the support
   // (whose conditions are checked exactly below) are taken out.
+  // Rounding is monotone, so a chunk whose largest |score| and norm fail the test has no
+  // candidate that passes it.
   std::vector<Index> uncertain;
   const auto* stored = scores.data();
   const double* norms = in.norms.data();
-  for (Index j = 0; j < scores.size(); ++j) {
-    if (tau * std::abs(static_cast<double>(stored[j])) + margin_unit * norms[j] > 1.0) {
-      uncertain.push_back(j);
+  const Index n = scores.size();
+  // More uncertain candidates than `limit` plus what is taken out below: a new pass, at once.
+  const Index give_up = stored_exact ? n : limit + state.gram.size() + 1;
+  for (Index start = 0; start < n && static_cast<Index>(uncertain.size()) <= give_up;
+       start += kChunk) {
+    const Index end = std::min(n, start + kChunk);
+    const double largest = chunk_max(scores, start, end);
+    if (tau * largest + margin_unit * in.chunk_norms[start / kChunk] <= 1.0) continue;
+    for (Index j = start; j < end; ++j) {
+      if (tau * std::abs(static_cast<double>(stored[j])) + margin_unit * norms[j] > 1.0) {
+        uncertain.push_back(j);
+      }
     }
   }
+  // mark: 1 = i or on the support (checked exactly below), 2 = in W off the support.
   const std::vector<Index>& work = state.gram.work();
   for (Index k = 0; k < static_cast<Index>(work.size()); ++k) {
-    if (state.coef[k] != 0.0) mark[work[k]] = 1;
+    mark[work[k]] = state.coef[k] != 0.0 ? 1 : 2;
   }
   mark[i] = 1;
-  std::erase_if(uncertain, [&](Index j) { return mark[j] != 0; });
-  for (Index j : work) mark[j] = 0;
-  mark[i] = 0;
-  if (!stored_exact && static_cast<Index>(uncertain.size()) > limit) {
+  std::erase_if(uncertain, [&](Index j) { return mark[j] == 1; });
+  const auto clear_marks = [&] {
+    for (Index j : work) mark[j] = 0;
+    mark[i] = 0;
+  };
+  if (!stored_exact && static_cast<Index>(uncertain.size()) > limit) {  // (also after give_up)
+    clear_marks();
     out.needs_pass = true;
     return out;
   }
   out.violation = state.support_violation;
-  // A float32 score of the current residual first (half the memory traffic of float64, and only
-  // its rounding to bound), then float64 for what that leaves uncertain.
-  Eigen::VectorXf residual32;
-  if (in.mixed) residual32 = state.residual.cast<float>();
-  const double rounding_unit = tau * in.score_unit * state.residual.norm();
-  for (Index j : uncertain) {
-    double g = 0.0;
-    if (stored_exact) {
-      g = tau * std::abs(static_cast<double>(scores[j]));
-    } else {
-      if (in.mixed) {
-        const double rough =
-            tau * std::abs(blas_dot(residual32.size(), in.x32.col(j).data(), residual32.data()));
-        if (rough - 1.0 + rounding_unit * in.norms[j] <= 0.0) continue;
-      }
-      g = tau * std::abs(exact_score(in, j, state.residual));
-    }
-    const double excess = g - 1.0;
-    out.violation = std::max(out.violation, excess);
-    if (excess <= add_threshold) continue;
-    if (std::find(work.begin(), work.end(), j) != work.end()) {
+  const auto add = [&](Index j, double g) {
+    if (mark[j] == 2) {
       out.inside_violated = true;
     } else {
       out.violators.push_back(j);
       out.strength.push_back(g);
     }
+  };
+  // A float32 score of the current residual first (half the memory traffic of float64, and only
+  // its rounding to bound), then float64 for what that leaves uncertain.
+  Eigen::VectorXf residual32;
+  const double rounding_unit = tau * in.score_unit * state.residual.norm();
+  for (Index j : uncertain) {
+    const double stored_g = tau * std::abs(static_cast<double>(stored[j]));
+    const double certain_g = stored_g - margin_unit * norms[j];  // lower bound of the exact |g_j|
+    if (stored_exact) {
+      out.violation = std::max(out.violation, stored_g - 1.0);
+      if (stored_g - 1.0 > add_threshold) add(j, stored_g);
+      continue;
+    }
+    if (!exact_violators && certain_g - 1.0 > add_threshold) {
+      out.violation = std::max(out.violation, certain_g - 1.0);
+      add(j, stored_g);
+      continue;
+    }
+    if (in.mixed) {
+      if (residual32.size() == 0) residual32 = state.residual.cast<float>();
+      const double rough =
+          tau * std::abs(blas_dot(residual32.size(), in.x32.col(j).data(), residual32.data()));
+      if (rough - 1.0 + rounding_unit * norms[j] <= 0.0) continue;
+    }
+    const double g = tau * std::abs(exact_score(in, j, state.residual));
+    out.violation = std::max(out.violation, g - 1.0);
+    if (g - 1.0 > add_threshold) add(j, g);
   }
+  clear_marks();
   return out;
 }
 

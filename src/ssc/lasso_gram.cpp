@@ -2,6 +2,7 @@
 // on its own with its scores G c - b read from |S| + 1 columns of G.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "lasso_column.hpp"
 #include "sublens/core/memory.hpp"
@@ -17,20 +18,43 @@ bool gram_fits(Index n, const Options& options) {
   return bytes <= options.max_gram_bytes && bytes <= available_memory_bytes() / 2;
 }
 
-// G = X^T X in float32 (SSYRK: half the flops of a GEMM), lower triangle mirrored by tiles so every
-// column of G is contiguous.
+namespace {
+
+// Columns of G per tile of its construction: a diagonal block by SSYRK, the rest of the column
+// panel below it by one SGEMM; enough tiles for the threads to balance (their work shrinks along
+// the diagonal), each large enough for the GEMM kernels' full speed.
+constexpr Index kPanel = 256;
+
+}  // namespace
+
+// G = X^T X in float32 (SSYRK on diagonal blocks: half the flops of a GEMM), by column panels on
+// this solver's own threads with single-threaded BLAS calls: OpenBLAS's thread pool is never
+// woken, so no pool thread spins beside the column solves afterwards (measured: ~0.1 s of a
+// spinning thread per threaded BLAS call on 2 cores), and G does not depend on the thread count.
+// The lower triangle is then mirrored by tiles so every column of G is contiguous.
 void build_gram(Inputs& in, int threads) {
-  const int n = static_cast<int>(in.x32.cols());
+  const Index size = in.x32.cols();
   const int d = static_cast<int>(in.x32.rows());
-  in.gram.resize(n, n);
+  in.gram.resize(size, size);
   const float one = 1.0F;
   const float zero = 0.0F;
+  const int ld = static_cast<int>(size);
   {
-    ScopedBlasThreads blas(threads);
-    ssyrk_("L", "T", &n, &d, &one, in.x32.data(), &d, &zero, in.gram.data(), &n);
+    ScopedBlasThreads blas(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (Index start = 0; start < size; start += kPanel) {  // the largest panels first
+      const int width = static_cast<int>(std::min(kPanel, size - start));
+      const int below = static_cast<int>(size - start - width);
+      float* diagonal = in.gram.data() + start * size + start;
+      const float* panel = in.x32.data() + start * d;
+      ssyrk_("L", "T", &width, &d, &one, panel, &d, &zero, diagonal, &ld);
+      if (below > 0) {
+        sgemm_("T", "N", &below, &width, &d, &one, panel + static_cast<Index>(width) * d, &d, panel,
+               &d, &zero, diagonal + width, &ld);
+      }
+    }
   }
   constexpr Index kTile = 64;
-  const Index size = n;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (Index column_tile = 0; column_tile < size; column_tile += kTile) {
     const Index column_end = std::min(size, column_tile + kTile);
@@ -45,33 +69,70 @@ void build_gram(Inputs& in, int threads) {
 
 namespace {
 
-// Column i with the Gram matrix at hand: its scores G c - b are recomputed from |S| + 1 columns of
-// G after each solve (no pass over X, no bound on the residual's change). Their float32 error is
-// at most kScoreBoundSafety (d + |S| + 5) u ||x_j|| (sum_k |c_k| ||x_k|| + ||x_i||): the entries'
-// rounding (as for the passes) plus that of the sum and of c in float32.
+// A check from the last scores whose bounds leave more than this many candidates (plus
+// kIncrementalMin) to check one by one (d flops each, at random columns of X) recomputes the
+// scores instead (reading |S| + 1 columns of G: N (|S| + 1) flops from memory), in units of
+// N (|S| + 1) / d.
+constexpr double kIncrementalShare = 0.5;
+constexpr Index kIncrementalMin = 16;
+
+// Scores G c - b of column i at its current c, from |S| + 1 columns of G. Returns their float32
+// error bound in units of tau ||x_j||: kScoreBoundSafety (d + |S| + 5) u (sum_k |c_k| ||x_k|| +
+// ||x_i||), the entries' rounding (as for the passes) plus that of the sum and of c in float32.
+// `terms` is set to |S| + 1.
+double gram_scores(const Inputs& in, Index i, double tau, const ColumnState& state,
+                   Eigen::VectorXf& scores, Index& terms) {
+  const Index n = in.x.cols();
+  scores = -in.gram.col(i);
+  double reach = in.norms[i];
+  terms = 1;
+  const std::vector<Index>& work = state.gram.work();
+  for (Index k = 0; k < state.coef.size(); ++k) {
+    const double c = state.coef[k];
+    if (c == 0.0) continue;
+    blas_axpy(n, static_cast<float>(c), in.gram.col(work[k]).data(), scores.data());
+    reach += std::abs(c) * in.norms[work[k]];
+    ++terms;
+  }
+  return tau * kScoreBoundSafety * static_cast<double>(in.x.rows() + terms + 4) *
+         kFloatUnitRoundoff * reach;
+}
+
+// Column i with the Gram matrix at hand. After a solve, the check first tries the scores of the
+// last computation (for the residual r_base): the exact score of candidate j moves by at most
+// ||x_j|| ||r - r_base|| since (Cauchy-Schwarz), so when the residual changed little, the stored
+// scores certify most candidates and the few left are checked one by one (as on the pass route).
+// Otherwise, or when too many are left, the scores are recomputed from G.
 void solve_column_with_gram(const Inputs& in, Index i, double tau, const Options& options,
                             ColumnState& state, Eigen::VectorXf& scores, std::vector<Index>& mark) {
   const Index n = in.x.cols();
+  const Index d = in.x.rows();
   const double add_threshold = std::min(options.tolerance, kTightViolation);
   state.gram.reset(&in, false);
   extend(i, initial_work(in.gram.col(i), i), state);
   solve_column(in, i, 1.0 / tau, state);
+  double base_margin = -1.0;  // the stored scores' rounding bound; < 0: none stored yet
+  Index terms = 1;
   for (int round = 1; !state.done; ++round) {
-    scores = -in.gram.col(i);
-    double reach = in.norms[i];
-    Index terms = 1;
-    const std::vector<Index>& work = state.gram.work();
-    for (Index k = 0; k < state.coef.size(); ++k) {
-      const double c = state.coef[k];
-      if (c == 0.0) continue;
-      blas_axpy(n, static_cast<float>(c), in.gram.col(work[k]).data(), scores.data());
-      reach += std::abs(c) * in.norms[work[k]];
-      ++terms;
+    const bool last = round >= options.max_iterations;
+    if (base_margin >= 0.0) {
+      const double drift = tau * (state.residual - state.base_residual).norm();
+      const auto limit = static_cast<Index>(kIncrementalShare * static_cast<double>(n * terms) /
+                                            static_cast<double>(d)) +
+                         kIncrementalMin;
+      if (drift < 1.0) {  // else every candidate is uncertain
+        const Screen found = screen(in, i, scores, tau, add_threshold, limit, base_margin + drift,
+                                    last, state, mark);
+        if (!found.needs_pass) {
+          act(in, i, found, tau, options, round, state);
+          continue;
+        }
+      }
     }
-    const double margin_unit = tau * kScoreBoundSafety *
-                               static_cast<double>(in.x.rows() + terms + 4) * kFloatUnitRoundoff *
-                               reach;
-    const Screen found = screen(in, i, scores, tau, add_threshold, n, margin_unit, state, mark);
+    base_margin = gram_scores(in, i, tau, state, scores, terms);
+    state.base_residual = state.residual;
+    const Screen found =
+        screen(in, i, scores, tau, add_threshold, n, base_margin, last, state, mark);
     act(in, i, found, tau, options, round, state);
   }
 }
