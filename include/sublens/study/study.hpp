@@ -42,9 +42,9 @@ namespace sublens::study {
 // Sharing one study among several processes (`mpirun -np K sublens study`; the CLI implements
 // this with MPI, src/dist). Every process resolves the plan alike; then each takes the next
 // variant not yet taken and runs its steps (training, capture, SSC, every measure) into the shared
-// DIR, until none is left (in three rounds: training and capture per variant, the SSC graphs
-// and their measures per variant and epoch, the other measures per variant); all wait for each
-// other, and the root alone reads the finished steps
+// DIR, until none is left (with fewer variants than processes, in three rounds: training and
+// capture per variant, the SSC graphs and their measures per variant and epoch, the other
+// measures per variant); all wait for each other, and the root alone reads the finished steps
 // back in plan order and writes the tables, study.json and the report. The step records make a
 // killed run resume with any number of processes. The plan's thread count applies per process
 // (and is part of the analysis steps' keys), so set it to the cores each process should use.
