@@ -138,8 +138,9 @@ std::map<std::string, std::string> replicate_groups(const json& variants);
 // "NAME (mean of k seeds)": the series a replicated network is drawn as.
 std::string replicate_label(const std::string& group, const json& variants);
 // Chart records whose `series` field names a replicate pooled per replicate group and equal
-// `keys` fields: `y` becomes the mean over the seeds, "seed low"/"seed high" mean -/+ the sample
-// standard deviation, "seeds" the per-seed values; the other records are kept as they are.
+// `keys` fields: one point with those fields, `y` the mean over the seeds, "seed low"/"seed high"
+// mean -/+ the sample standard deviation and "seeds" the per-seed values (fields outside `keys`
+// are dropped: they differ between seeds); the other records are kept as they are.
 json pool_replicates(const json& records, const json& variants, const std::string& series,
                      const std::vector<std::string>& keys, const std::string& y);
 // A line chart with error bars for the records' "95% low"/"95% high" (bootstrap) and "seed

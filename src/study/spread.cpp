@@ -18,10 +18,13 @@ std::string point_key(const std::string& group, const json& record,
   return key;
 }
 
-json pooled_point(const json& first, const std::string& series, const std::string& label,
-                  const std::string& y, const std::vector<std::pair<std::string, double>>& seeds) {
-  json point = first;
-  for (const char* field : {"95% low", "95% high"}) point.erase(field);
+// The pooled point: the `keys` fields of the first seed's record, the series' label, the mean of
+// `y` and the spread (other fields differ between seeds and are left out).
+json pooled_point(const json& first, const std::vector<std::string>& keys,
+                  const std::string& series, const std::string& label, const std::string& y,
+                  const std::vector<std::pair<std::string, double>>& seeds) {
+  json point = json::object();
+  for (const auto& key : keys) point[key] = first.value(key, json());
   double mean = 0, ss = 0;
   std::string values;
   for (const auto& [seed, value] : seeds) mean += value / static_cast<double>(seeds.size());
@@ -84,7 +87,7 @@ json pool_replicates(const json& records, const json& variants, const std::strin
   for (const auto& key : order) {
     const auto& [first, seeds] = points[key];
     if (seeds.empty()) continue;
-    out.push_back(pooled_point(first, series, first[series].get<std::string>(), y, seeds));
+    out.push_back(pooled_point(first, keys, series, first[series].get<std::string>(), y, seeds));
   }
   return out;
 }

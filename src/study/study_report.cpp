@@ -151,8 +151,8 @@ report::Section overview_section(const json& variants) {
     }
   }
   overview.tables.push_back(table);
-  modularity_records =
-      pool_replicates(modularity_records, variants, "variant", {"layer index"}, "modularity");
+  modularity_records = pool_replicates(modularity_records, variants, "variant",
+                                       {"layer index", "layer"}, "modularity");
   auto modularity_chart = report::line_chart(modularity_records, "layer index", "modularity",
                                              "variant", "layer index", "modularity");
   modularity_chart["encoding"]["tooltip"].insert(modularity_chart["encoding"]["tooltip"].begin(),

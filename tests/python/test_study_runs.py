@@ -388,16 +388,20 @@ def test_killed_study_of_a_run_resumes_with_identical_tables(recorded, tmp_path)
 
 
 def child_processes(pid):
-    """The live (not zombie) children of `pid`."""
+    """The live (not zombie) children of `pid` that run a program of their own: a forked child
+    still runs the parent's code (and command line) until it calls exec."""
     children = []
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != pid or fields[0] == "Z":
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"\0study\0" not in f.read():
+                    children.append(int(entry))
         except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            children.append(int(entry))
+            continue  # gone meanwhile
     return children
 
 
