@@ -32,9 +32,11 @@ std::string name_from_folder(const fs::path& dir) {
   return name;
 }
 
-// `pattern` expanded as the shell would (sorted); itself when it matches nothing, so that the
-// run reader names the missing folder.
+// `pattern` expanded as the shell would (sorted); itself when it is an existing path (a folder
+// named "run[1]") or matches nothing, so that the run reader names the missing folder.
 std::vector<fs::path> expand(const std::string& pattern) {
+  std::error_code error;
+  if (fs::exists(pattern, error)) return {pattern};
   glob_t matches{};
   std::vector<fs::path> out;
   if (glob(pattern.c_str(), 0, nullptr, &matches) == 0) {
