@@ -82,3 +82,7 @@ def test_bad_inputs_raise_value_error():
         sublens.coupled_nmf(rng.random((10, 4)), [rng.random((9, 4))])
     with pytest.raises(ValueError, match="k"):
         sublens.singular_spectrum(rng.random((10, 4)), k=0)
+    for bad, match in (({"tolerance": -1}, "tolerance"), ({"tolerance": float("nan")}, "tolerance"),
+                       ({"max_restarts": 0}, "max_restarts"), ({"dense_limit": -1}, "dense_limit")):
+        with pytest.raises(ValueError, match=match):
+            sublens.singular_spectrum(rng.random((10, 4)), k=2, **bad)

@@ -47,6 +47,15 @@ SpectrumResult top_singular_values(const RowMatrix& activations, const SpectrumO
   if (options.k < 1) {
     throw std::invalid_argument("spectrum: k must be >= 1 (k = " + std::to_string(options.k) + ")");
   }
+  if (!(std::isfinite(options.tolerance) && options.tolerance > 0)) {
+    throw std::invalid_argument("spectrum: tolerance must be a finite number > 0 (got " +
+                                std::to_string(options.tolerance) + ")");
+  }
+  if (options.max_restarts < 1 || options.dense_limit < 0) {
+    throw std::invalid_argument("spectrum: max_restarts must be >= 1 and dense_limit >= 0 (got " +
+                                std::to_string(options.max_restarts) + " and " +
+                                std::to_string(options.dense_limit) + ")");
+  }
   if (activations.rows() < 1 || activations.cols() < 1) {
     throw std::invalid_argument("spectrum: the matrix must be non-empty (it is " +
                                 std::to_string(activations.rows()) + " x " +
