@@ -22,6 +22,21 @@ namespace sublens::study::detail {
 
 using nlohmann::json;
 
+// The mean and the sample standard deviation (NaN for fewer than two values) of seed/value pairs:
+// the spread of replicates, in replicates.csv and in the report's figures.
+struct MeanSd {
+  double mean = 0, sd = 0;
+};
+inline MeanSd mean_sd(const std::vector<std::pair<std::string, double>>& values) {
+  MeanSd out;
+  double ss = 0;
+  for (const auto& [seed, value] : values) out.mean += value / static_cast<double>(values.size());
+  for (const auto& [seed, value] : values) ss += (value - out.mean) * (value - out.mean);
+  out.sd = values.size() > 1 ? std::sqrt(ss / static_cast<double>(values.size() - 1))
+                             : std::numeric_limits<double>::quiet_NaN();
+  return out;
+}
+
 inline std::vector<double> matrix_row(const RowMatrix& matrix, Index row) {
   return std::vector<double>(matrix.row(row).begin(), matrix.row(row).end());
 }

@@ -25,18 +25,15 @@ json pooled_point(const json& first, const std::vector<std::string>& keys,
                   const std::vector<std::pair<std::string, double>>& seeds) {
   json point = json::object();
   for (const auto& key : keys) point[key] = first.value(key, json());
-  double mean = 0, ss = 0;
+  const auto [mean, sd] = mean_sd(seeds);
   std::string values;
-  for (const auto& [seed, value] : seeds) mean += value / static_cast<double>(seeds.size());
   for (const auto& [seed, value] : seeds) {
-    ss += (value - mean) * (value - mean);
     values += (values.empty() ? "" : ", ") + seed + ": " + format("%.4g", value);
   }
   point[series] = label;
   point[y] = mean;
   point["seeds"] = values;
   if (seeds.size() > 1) {
-    const double sd = std::sqrt(ss / static_cast<double>(seeds.size() - 1));
     point["seed sd"] = sd;
     point["seed low"] = mean - sd;
     point["seed high"] = mean + sd;

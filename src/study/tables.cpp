@@ -200,15 +200,11 @@ std::string replicates_table(const json& variants) {
                        [](const auto& seed_value) { return std::isfinite(seed_value.second); })) {
         continue;
       }
-      double mean = 0, ss = 0;
+      const auto [mean, sd] = mean_sd(values);
       std::string cells;
-      for (const auto& [seed, value] : values) mean += value / static_cast<double>(values.size());
       for (const auto& [seed, value] : values) {
-        ss += (value - mean) * (value - mean);
         cells += (cells.empty() ? "" : " ") + seed + ":" + csv_number(value);
       }
-      const double sd = values.size() > 1 ? std::sqrt(ss / static_cast<double>(values.size() - 1))
-                                          : std::numeric_limits<double>::quiet_NaN();
       out << csv_escape(name) << "," << measure << "," << values.size() << ","
           << csv_number(std::isfinite(mean) ? json(mean) : json()) << ","
           << csv_number(std::isfinite(sd) ? json(sd) : json()) << "," << cells << "\n";

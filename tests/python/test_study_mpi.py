@@ -11,11 +11,8 @@ Three tiny recorded runs (test_study_runs.py's networks, PyTorch on CPU), one th
 oversubscribed on this 2-core machine; `--allow-run-as-root` because CI runs as root.
 """
 import json
-import os
 import shutil
-import signal
 import subprocess
-import time
 
 import pytest
 
@@ -93,16 +90,7 @@ def test_one_network_shares_its_epochs(single, tmp_path):
 def test_killed_mpirun_resumes_with_another_process_count(single, tmp_path):
     folder, reference, summary = single
     out = tmp_path / "shared"
-    proc = subprocess.Popen([*LAUNCH, "-np", "2", BIN, *map(str, study_args(folder, out))],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=runs.NO_TORCH,
-                            start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and len(list(out.glob("steps/*.json"))) < 12:
-        time.sleep(0.005)
-    assert proc.poll() is None, "the study finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = {p: p.stat().st_mtime_ns for p in out.glob("steps/*.json")}
+    finished = runs.kill_after_steps([*LAUNCH, "-np", "2", BIN, *study_args(folder, out)], out, 12)
     resumed = mpi_study(3, folder, out)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     counts = json.loads(resumed.stdout)

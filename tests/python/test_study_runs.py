@@ -365,19 +365,24 @@ def test_replicates_must_be_one_network_on_the_same_inputs(recorded, tmp_path):
     assert_bad_input(study("--run", f"net={shallow},", "-o", out), "DIR", outputs=[out])
 
 
-def test_killed_study_of_a_run_resumes_with_identical_tables(recorded, tmp_path):
-    run, _, reference, _ = recorded
-    out = tmp_path / "study"
-    proc = subprocess.Popen([BIN, "--quiet", "study", "--run", str(run), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=NO_TORCH,
-                            start_new_session=True)
+def kill_after_steps(command, out, steps):
+    """Runs `command` (a study writing to `out`) in a session of its own and kills the whole
+    session once `steps` step records exist; returns {record: mtime} of the finished steps."""
+    proc = subprocess.Popen(list(map(str, command)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=NO_TORCH, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and len(list(out.glob("steps/*.json"))) < 4:
+    while time.time() < deadline and proc.poll() is None and len(list(out.glob("steps/*.json"))) < steps:
         time.sleep(0.005)
     assert proc.poll() is None, "the study finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = {p: p.stat().st_mtime_ns for p in out.glob("steps/*.json")}
+    return {p: p.stat().st_mtime_ns for p in out.glob("steps/*.json")}
+
+
+def test_killed_study_of_a_run_resumes_with_identical_tables(recorded, tmp_path):
+    run, _, reference, _ = recorded
+    out = tmp_path / "study"
+    finished = kill_after_steps([BIN, "--quiet", "study", "--run", run, "-o", out], out, 4)
     resumed = study("--run", run, "-o", out)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["steps_skipped"] >= len(finished)
