@@ -235,18 +235,19 @@ json heatmaps(StudyContext& context, const Variant& variant, Noise& noise) {
   return rows;
 }
 
-// Paper A, Fig. 8-9 and Table 1 on the final network: `analyze` of the final epoch.
-json inputs_analysis(StudyContext& context, const Variant& variant, bool has_inputs) {
+// Paper A, Fig. 8-9 and Table 1 on the final network: `analyze` of the final epoch (`run`: the
+// variant's run folder, read once by measure_variant).
+json inputs_analysis(StudyContext& context, const Variant& variant, const io::RunFolder& run) {
   if (!variant.plan->inputs) return nullptr;
   const int last = variant.last();
   AnalysisOptions options;
   options.activations = variant.run.acts(last);
   options.layers = variant.layers;
   options.labels = variant.run.labels();
-  options.class_names = io::read_run(variant.run.dir).class_names;
+  options.class_names = run.class_names;
   options.predictions = variant.run.predictions(last);
   options.logits = variant.run.softmax(last);
-  if (has_inputs) options.images = variant.run.inputs();
+  if (run.input_shape.has_value()) options.images = variant.run.inputs();
   options.graphs = variant.paths.graphs(last);
   options.output = context.dir / "variants" / variant.plan->name;
   options.threads = context.thread_count;
@@ -449,7 +450,7 @@ json measure_variant(StudyContext& context, const Variant& variant) {
                  {"modularity", graphs},
                  {"dynamics", dynamics(context, variant, graphs, accuracy, noise)},
                  {"heatmaps", heatmaps(context, variant, noise)},
-                 {"analysis", inputs_analysis(context, variant, run.input_shape.has_value())},
+                 {"analysis", inputs_analysis(context, variant, run)},
                  {"nmf", variant.plan->nmf ? nmf_sweep(context, variant) : json()},
                  {"spectra", variant.plan->nmf ? spectra(context, variant) : json()},
                  {"run", relative_to_dir(variant.run.dir, context.dir)}});
