@@ -29,7 +29,8 @@ constexpr double kRelativeEigenvalueFloor = 1e-13;
 constexpr double kBalanceRatio = 10.0;
 constexpr double kMuFactor = 2.0;
 
-// Eigendecomposition of a symmetric matrix in place (columns = eigenvectors), ascending values.
+}  // namespace
+
 Vector symmetric_eigen(Eigen::MatrixXd& a) {
   const int n = static_cast<int>(a.rows());
   Vector values(n);
@@ -50,8 +51,6 @@ Vector symmetric_eigen(Eigen::MatrixXd& a) {
     throw std::runtime_error("ssc: dsyevd failed (info = " + std::to_string(info) + ")");
   return values;
 }
-
-}  // namespace
 
 void solve_admm(const RowMatrix& inputs, double tau, const Options& options, int threads,
                 std::vector<SparseColumn>& columns, Result& result) {

@@ -74,6 +74,10 @@ struct PathResult {
 };
 PathResult lasso_path(GramColumns& hessian, const Vector& target, double lambda);
 
+// Eigendecomposition of a symmetric matrix in place (columns = eigenvectors), ascending values,
+// by LAPACK dsyevd (admm.cpp).
+Vector symmetric_eigen(Eigen::MatrixXd& a);
+
 // LAPACK and BLAS (from OpenBLAS, whose kernels match the CPU: see core/blas.hpp; Eigen's own
 // loops are compiled for the baseline x86-64 vector width).
 extern "C" {

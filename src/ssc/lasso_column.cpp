@@ -183,11 +183,11 @@ void act(const Inputs& in, Index i, const Screen& found, double tau, const Optio
   solve_column(in, i, 1.0 / tau, state);
 }
 
-void collect(const std::vector<ColumnState>& states, Index start, double tau,
+void collect(const std::vector<ColumnState>& states, std::span<const Index> columns, double tau,
              std::vector<ColumnOutcome>& outcomes) {
   for (Index t = 0; t < static_cast<Index>(states.size()); ++t) {
     const ColumnState& state = states[t];
-    ColumnOutcome& out = outcomes[start + t];
+    ColumnOutcome& out = outcomes[columns[t]];
     double l1 = 0.0;
     for (std::size_t k = 0; k < state.gram.work().size(); ++k) {
       if (state.coef[k] != 0.0) out.entries.emplace_back(state.gram.work()[k], state.coef[k]);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <span>
 #include <vector>
 
 #include "internal.hpp"
@@ -123,12 +124,12 @@ auto chunk_max(const Scores& scores, Index start, Index end) {
   return scores.segment(start, end - start).cwiseAbs().maxCoeff();
 }
 
-// The first working set: the largest |b_j| (ties by index, so it is deterministic). One pass
+// The first working set: the `size` largest |b_j| (ties by index, so it is deterministic). One pass
 // with a min-heap of kInitialWorkingSet entries: O(N), most candidates fail the first comparison.
 template <typename Scores>
-std::vector<Index> initial_work(const Scores& scores, Index i) {
+std::vector<Index> initial_work(const Scores& scores, Index i, Index size = kInitialWorkingSet) {
   const Index n = scores.size();
-  const Index take = std::min<Index>(kInitialWorkingSet, n - 1);
+  const Index take = std::min<Index>(size, n - 1);
   using Entry = std::pair<double, Index>;  // (|b_j|, j)
   // The heap's top is the weakest kept entry: the smallest value, then the largest index.
   const auto weaker = [](const Entry& p, const Entry& q) {
@@ -174,11 +175,30 @@ struct Screen {
   bool inside_violated = false;  // a working-set member off the support violates
 };
 
-// Checks the conditions of column i at its current c from the scores X^T r_base of its last
-// pass (float32 or float64). The current score of candidate j is within
-//   (score unit ||r_base|| + ||r - r_base||) ||x_j||
-// of the stored one (rounding, plus the change of the residual since, by Cauchy-Schwarz);
-// candidates that bound leaves uncertain are checked exactly in float64. A candidate whose stored
+// How far the exact current score of candidate j may be from a stored one, in units of tau:
+//   per_norm ||x_j|| + per_remainder ||e_j||
+// (e_j: x_j's part off the pass route's sketch, see Sketch; per_remainder is 0 without one).
+struct Margin {
+  double per_norm = 0.0;
+  double per_remainder = 0.0;
+  const Vector* remainders = nullptr;        // ||e_j|| (when per_remainder > 0)
+  const Vector* chunk_remainders = nullptr;  // their largest over each kChunk candidates
+  bool exact() const { return per_norm == 0.0 && per_remainder == 0.0; }
+  double chunk(const Inputs& in, Index c) const {
+    return per_norm * in.chunk_norms[c] +
+           (per_remainder > 0.0 ? per_remainder * (*chunk_remainders)[c] : 0.0);
+  }
+  double at(const Inputs& in, Index j) const {
+    return per_norm * in.norms[j] + (per_remainder > 0.0 ? per_remainder * (*remainders)[j] : 0.0);
+  }
+};
+
+// Checks the conditions of column i at its current c from stored scores (float32 or float64):
+// those of the residual r_base of its last pass, or those estimates corrected by the sketch. The
+// current score of candidate j is within `margin` of the stored one: on the Gram route and the
+// pass route without a sketch, margin = (score unit ||r_base|| + ||r - r_base||) ||x_j|| (rounding,
+// plus the change of the residual since, by Cauchy-Schwarz); candidates that bound leaves
+// uncertain are checked exactly in float64. A candidate whose stored
 // score violates its condition by more than the bound plus the add threshold is a violator for
 // certain: it is ranked by its stored score and counted in `violation` by its certified lower
 // bound, without a float64 check (most of a column's checks are such violators, and only the
@@ -188,17 +208,16 @@ struct Screen {
 // `mark` (size N, all zero between calls) is scratch space.
 template <typename Scores>
 Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, double add_threshold,
-              Index limit, double margin_unit, bool exact_violators, const ColumnState& state,
+              Index limit, const Margin& margin, bool exact_violators, const ColumnState& state,
               std::vector<Index>& mark) {
   Screen out;
-  const bool stored_exact = margin_unit == 0.0;  // float64 scores of the current residual
+  const bool stored_exact = margin.exact();  // float64 scores of the current residual
   // The bound test over all N (a tight loop: most candidates pass it), then i and the support
   // (whose conditions are checked exactly below) are taken out.
   // Rounding is monotone, so a chunk whose largest |score| and norm fail the test has no
   // candidate that passes it.
   std::vector<Index> uncertain;
   const auto* stored = scores.data();
-  const double* norms = in.norms.data();
   const Index n = scores.size();
   // More uncertain candidates than `limit` plus what is taken out below: a new pass, at once.
   const Index give_up = stored_exact ? n : limit + state.gram.size() + 1;
@@ -206,9 +225,9 @@ Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, doubl
        start += kChunk) {
     const Index end = std::min(n, start + kChunk);
     const double largest = chunk_max(scores, start, end);
-    if (tau * largest + margin_unit * in.chunk_norms[start / kChunk] <= 1.0) continue;
+    if (tau * largest + margin.chunk(in, start / kChunk) <= 1.0) continue;
     for (Index j = start; j < end; ++j) {
-      if (tau * std::abs(static_cast<double>(stored[j])) + margin_unit * norms[j] > 1.0) {
+      if (tau * std::abs(static_cast<double>(stored[j])) + margin.at(in, j) > 1.0) {
         uncertain.push_back(j);
       }
     }
@@ -244,7 +263,7 @@ Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, doubl
   const double rounding_unit = tau * in.score_unit * state.residual.norm();
   for (Index j : uncertain) {
     const double stored_g = tau * std::abs(static_cast<double>(stored[j]));
-    const double certain_g = stored_g - margin_unit * norms[j];  // lower bound of the exact |g_j|
+    const double certain_g = stored_g - margin.at(in, j);  // lower bound of the exact |g_j|
     if (stored_exact) {
       out.violation = std::max(out.violation, stored_g - 1.0);
       if (stored_g - 1.0 > add_threshold) add(j, stored_g);
@@ -259,7 +278,7 @@ Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, doubl
       if (residual32.size() == 0) residual32 = state.residual.cast<float>();
       const double rough =
           tau * std::abs(blas_dot(residual32.size(), in.x32.col(j).data(), residual32.data()));
-      if (rough - 1.0 + rounding_unit * norms[j] <= 0.0) continue;
+      if (rough - 1.0 + rounding_unit * in.norms[j] <= 0.0) continue;
     }
     const double g = tau * std::abs(exact_score(in, j, state.residual));
     out.violation = std::max(out.violation, g - 1.0);
@@ -280,8 +299,8 @@ struct BlockTotals {
   int passes = 0;  // passes over all N candidates (GEMMs of the whole block's width)
 };
 
-// Records a finished block's columns (states[t] is column start + t).
-void collect(const std::vector<ColumnState>& states, Index start, double tau,
+// Records finished columns (states[t] is column columns[t]).
+void collect(const std::vector<ColumnState>& states, std::span<const Index> columns, double tau,
              std::vector<ColumnOutcome>& outcomes);
 
 // Calls solve(start, count) for every block of `width` columns of 0 .. n - 1 that this process
@@ -306,6 +325,28 @@ void for_each_block(Index n, Index width, const Options& options, Solve solve) {
   }
   progress.finish();
 }
+
+// The pass route's principal sketch (lasso_sketch.cpp): the inputs on their k leading uncentred
+// principal directions P. Its correlations rank each column's first candidates, and it estimates
+// how a column's scores change between passes (see sketch_estimates in lasso_passes.cpp).
+struct Sketch {
+  Eigen::MatrixXd directions;  // P, d x k, orthonormal columns
+  Eigen::MatrixXf coords;      // y_j = fl32(P^T x_j), k x N
+  Vector remainders;           // upper bounds of ||e_j||, e_j = x_j - P y_j (exactly)
+  Vector chunk_remainders;     // their largest over each kChunk consecutive candidates
+  bool empty() const { return coords.size() == 0; }
+};
+// Empty where a sketch would not save time.
+Sketch principal_sketch(const Inputs& in, int threads);
+// Slack for the float64 rounding of ||(I - P P^T) dr||, relative to ||dr||.
+constexpr double kSketchRelativeSlack = 1e-12;
+// Candidates the sketch proposes for a first working set.
+constexpr Index kSketchCandidates = 2 * kInitialWorkingSet;
+// The kInitialWorkingSet of `candidates` with the largest exact |x_j^T x_i| (float32), sorted.
+std::vector<Index> ranked_exactly(const Inputs& in, Index i, const std::vector<Index>& candidates);
+
+// The Gram route's column order (lasso_order.cpp): neighbouring inputs one after the other.
+std::vector<Index> locality_order(const Eigen::MatrixXf& x);
 
 // The two checking routes (lasso_gram.cpp, lasso_passes.cpp).
 bool gram_fits(Index n, const Options& options);

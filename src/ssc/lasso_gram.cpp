@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 
 #include "lasso_column.hpp"
 #include "sublens/core/memory.hpp"
@@ -121,8 +122,8 @@ void solve_column_with_gram(const Inputs& in, Index i, double tau, const Options
                                             static_cast<double>(d)) +
                          kIncrementalMin;
       if (drift < 1.0) {  // else every candidate is uncertain
-        const Screen found = screen(in, i, scores, tau, add_threshold, limit, base_margin + drift,
-                                    last, state, mark);
+        const Screen found = screen(in, i, scores, tau, add_threshold, limit,
+                                    Margin{base_margin + drift}, last, state, mark);
         if (!found.needs_pass) {
           act(in, i, found, tau, options, round, state);
           continue;
@@ -132,7 +133,7 @@ void solve_column_with_gram(const Inputs& in, Index i, double tau, const Options
     base_margin = gram_scores(in, i, tau, state, scores, terms);
     state.base_residual = state.residual;
     const Screen found =
-        screen(in, i, scores, tau, add_threshold, n, base_margin, last, state, mark);
+        screen(in, i, scores, tau, add_threshold, n, Margin{base_margin}, last, state, mark);
     act(in, i, found, tau, options, round, state);
   }
 }
@@ -143,11 +144,14 @@ void solve_with_gram(const Inputs& in, double tau, const Options& options, int t
                      std::vector<ColumnOutcome>& outcomes, BlockTotals& /*totals*/) {
   const Index n = in.x.cols();
   // Columns per progress step; smaller blocks balance a distributed solve (every column's answer
-  // is independent of its block here).
+  // is independent of its block here). Blocks of the locality order (every process computes the
+  // same one).
   const Index chunk = options.schedule != nullptr ? 256 : 1024;
+  const std::vector<Index> order = locality_order(in.x32);
   std::vector<ColumnState> states;
   for_each_block(n, chunk, options, [&](Index start, Index count) {
     states.assign(count, ColumnState{});
+    const std::span<const Index> columns(order.data() + start, count);
     ScopedBlasThreads blas(1);
 #pragma omp parallel num_threads(threads)
     {
@@ -155,10 +159,10 @@ void solve_with_gram(const Inputs& in, double tau, const Options& options, int t
       Eigen::VectorXf scores(n);
 #pragma omp for schedule(dynamic, 4)
       for (Index t = 0; t < count; ++t) {
-        solve_column_with_gram(in, start + t, tau, options, states[t], scores, mark);
+        solve_column_with_gram(in, columns[t], tau, options, states[t], scores, mark);
       }
     }
-    collect(states, start, tau, outcomes);
+    collect(states, columns, tau, outcomes);
   });
 }
 

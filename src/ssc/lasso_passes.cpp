@@ -26,18 +26,24 @@ constexpr std::uint64_t kBlockBudgetBytes = 512ULL << 20;
 constexpr Index kIncrementalMin = 16;
 constexpr Index kIncrementalShare = 16;
 
-// One column after a check: done, or its working set extended (or made exact) and re-solved.
-// False when the check needs a new pass of scores first (never right after one: `fresh`).
+// The margin of the scores a column's last pass stored: their rounding plus the change of the
+// residual since, by Cauchy-Schwarz (see screen).
+Margin pass_margin(const Inputs& in, double tau, const ColumnState& state) {
+  const double drift = (state.residual - state.base_residual).norm();
+  return Margin{tau * (in.score_unit * state.base_residual.norm() + drift)};
+}
+
+// One column after a check of `scores` (within `margin`): done, or its working set extended (or
+// made exact) and re-solved. False when the check needs a new pass of scores first (never right
+// after one: `fresh`).
 template <typename Scores>
-bool advance(const Inputs& in, Index i, const Scores& scores, double tau, const Options& options,
-             int round, bool fresh, ColumnState& state, std::vector<Index>& mark) {
+bool advance(const Inputs& in, Index i, const Scores& scores, const Margin& margin, double tau,
+             const Options& options, int round, bool fresh, ColumnState& state,
+             std::vector<Index>& mark) {
   const double add_threshold = std::min(options.tolerance, kTightViolation);
   const Index limit = fresh ? scores.size() : kIncrementalMin + scores.size() / kIncrementalShare;
-  const double drift = (state.residual - state.base_residual).norm();
-  const double margin_unit = tau * (in.score_unit * state.base_residual.norm() + drift);
   const bool last = round >= options.max_iterations;
-  const Screen found =
-      screen(in, i, scores, tau, add_threshold, limit, margin_unit, last, state, mark);
+  const Screen found = screen(in, i, scores, tau, add_threshold, limit, margin, last, state, mark);
   if (found.needs_pass) return false;
   act(in, i, found, tau, options, round, state);
   return true;
@@ -104,11 +110,14 @@ void score_pass(const Inputs& in, const std::vector<Index>& which, int threads,
 }
 
 // Checks (and re-solves) every active column once; returns the columns that need a pass first.
+// Without `estimates`, from the scores of each column's last pass; with them, from the sketch's
+// estimates of the current scores (space.fresh, column a for active[a]) within their margins.
 template <typename Scalar>
 std::vector<Index> check_round(const Inputs& in, Index start, const std::vector<Index>& active,
                                double tau, const Options& options, int threads, int round,
                                bool fresh, std::vector<ColumnState>& states,
-                               BlockSpace<Scalar>& space) {
+                               BlockSpace<Scalar>& space,
+                               const std::vector<Margin>* estimates = nullptr) {
   const Index n = in.x.cols();
   std::vector<char> wants(active.size(), 0);
   ScopedBlasThreads blas(1);
@@ -119,7 +128,11 @@ std::vector<Index> check_round(const Inputs& in, Index start, const std::vector<
     for (Index a = 0; a < static_cast<Index>(active.size()); ++a) {
       const Index t = active[a];
       const bool checked =
-          advance(in, start + t, space.scores.col(t), tau, options, round, fresh, states[t], mark);
+          estimates != nullptr
+              ? advance(in, start + t, space.fresh.col(a), (*estimates)[a], tau, options, round,
+                        fresh, states[t], mark)
+              : advance(in, start + t, space.scores.col(t), pass_margin(in, tau, states[t]), tau,
+                        options, round, fresh, states[t], mark);
       wants[a] = checked ? 0 : 1;
     }
   }
@@ -130,34 +143,108 @@ std::vector<Index> check_round(const Inputs& in, Index start, const std::vector<
   return need;
 }
 
+// The sketch's estimates of the current scores of the `active` columns, in space.fresh (column
+// a for active[a]): x_j^T r = x_j^T r_base + y_j^T P^T (r - r_base) + e_j^T (r - r_base), the
+// first stored by the last pass, the second by one GEMM with the k x N sketch (k/d of a pass),
+// the third bounded by ||e_j|| ||(I - P P^T)(r - r_base)||: with most of each input in the
+// sketch's span, ~10x tighter than the plain Cauchy-Schwarz bound (Fashion-MNIST, k = 64:
+// ~150 uncertain candidates of 10,000 where the plain bound leaves ~5,500). Returns the margins.
+// Float32 rounding, each term in units of u = 2^-24 and kScoreBoundSafety times Higham's bound:
+// the stored score's (score unit ||r_base|| ||x_j||), the sum's (u (||r_base|| + ||dr||)
+// ||x_j||), the sketch product's ((k + 3) u ||x_j|| ||dr||: the k-term dot and the rounding of
+// P^T dr and y_j), and P^T e_j = y_j - fl(y_j) (u ||x_j||, times ||P^T dr|| <= ||dr||).
+std::vector<Margin> sketch_estimates(const Inputs& in, const Sketch& sketch,
+                                     const std::vector<Index>& active, double tau, int threads,
+                                     const std::vector<ColumnState>& states,
+                                     BlockSpace<float>& space) {
+  const Index m = static_cast<Index>(active.size());
+  const Index k = sketch.directions.cols();
+  Eigen::MatrixXf shares(k, m);
+  std::vector<Margin> margins(m);
+  for (Index a = 0; a < m; ++a) {
+    const ColumnState& state = states[active[a]];
+    const Vector change = state.residual - state.base_residual;
+    const Vector share = sketch.directions.transpose() * change;
+    shares.col(a) = share.cast<float>();
+    const double drift = change.norm();
+    const double off = (change - sketch.directions * share).norm();
+    const double base = state.base_residual.norm();
+    const double unit = kScoreBoundSafety * kFloatUnitRoundoff;
+    margins[a] = Margin{tau * (in.score_unit * base + unit * (base + drift) +
+                               unit * static_cast<double>(k + 4) * drift),
+                        tau * (off + kSketchRelativeSlack * drift), &sketch.remainders,
+                        &sketch.chunk_remainders};
+  }
+  product_tn(sketch.coords, shares, space.fresh.leftCols(m), threads);
+  for (Index a = 0; a < m; ++a) space.fresh.col(a) += space.scores.col(active[a]);
+  return margins;
+}
+
+// Round 0: each column's first working set and solve. Without a sketch, from the correlations
+// b = X^T x_i (one pass), which are also the scores of the residual -x_i at c = 0; with one, from
+// the sketch's correlations (no scores are kept: round 1 makes a pass).
 template <typename Scalar>
-void solve_block(const Inputs& in, Index start, Index count, double tau, const Options& options,
-                 int threads, BlockSpace<Scalar>& space, std::vector<ColumnOutcome>& outcomes,
-                 BlockTotals& totals) {
-  std::vector<ColumnState> states(count);
-  {
-    // Round 0: the correlations b = X^T x_i, i.e. the scores of the residual -x_i at c = 0.
+void first_round(const Inputs& in, const Sketch& sketch, Index start, Index count, double tau,
+                 int threads, BlockSpace<Scalar>& space, std::vector<ColumnState>& states) {
+  if constexpr (std::is_same_v<Scalar, float>) {  // (the sketch is float32, and only mixed)
+    if (!sketch.empty()) {
+      product_tn(sketch.coords, sketch.coords.middleCols(start, count),
+                 space.scores.leftCols(count), threads);
+    }
+  }
+  if (sketch.empty()) {
     product_tn(data_of<Scalar>(in), data_of<Scalar>(in).middleCols(start, count),
                space.scores.leftCols(count), threads);
     space.scores.leftCols(count) *= Scalar(-1);
   }
-  ++totals.passes;
-  {
-    ScopedBlasThreads blas(1);
+  ScopedBlasThreads blas(1);
 #pragma omp parallel for schedule(dynamic, 4) num_threads(threads)
-    for (Index t = 0; t < count; ++t) {
-      ColumnState& state = states[t];
-      state.gram.reset(&in, !in.mixed);
-      state.base_residual = -in.x.col(start + t);
-      extend(start + t, initial_work(space.scores.col(t), start + t), state);
-      solve_column(in, start + t, 1.0 / tau, state);
+  for (Index t = 0; t < count; ++t) {
+    const Index i = start + t;
+    ColumnState& state = states[t];
+    state.gram.reset(&in, !in.mixed);
+    state.base_residual = -in.x.col(i);
+    extend(i,
+           sketch.empty()
+               ? initial_work(space.scores.col(t), i)
+               : ranked_exactly(in, i, initial_work(space.scores.col(t), i, kSketchCandidates)),
+           state);
+    solve_column(in, i, 1.0 / tau, state);
+  }
+}
+
+// A round's checks for the active columns: with a sketch, from its estimates after round 1 (a
+// pass of all: round 0 kept no scores); else from the scores of each column's last pass.
+// Returns the columns that need a new pass.
+template <typename Scalar>
+std::vector<Index> incremental_checks(const Inputs& in, const Sketch& sketch, Index start,
+                                      const std::vector<Index>& active, double tau,
+                                      const Options& options, int threads, int round,
+                                      std::vector<ColumnState>& states, BlockSpace<Scalar>& space) {
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (!sketch.empty()) {
+      if (round == 1) return active;
+      const std::vector<Margin> margins =
+          sketch_estimates(in, sketch, active, tau, threads, states, space);
+      return check_round(in, start, active, tau, options, threads, round, false, states, space,
+                         &margins);
     }
   }
+  return check_round(in, start, active, tau, options, threads, round, false, states, space);
+}
+
+template <typename Scalar>
+void solve_block(const Inputs& in, const Sketch& sketch, Index start, Index count, double tau,
+                 const Options& options, int threads, BlockSpace<Scalar>& space,
+                 std::vector<ColumnOutcome>& outcomes, BlockTotals& totals) {
+  std::vector<ColumnState> states(count);
+  first_round(in, sketch, start, count, tau, threads, space, states);
+  if (sketch.empty()) ++totals.passes;
   std::vector<Index> active(count);
   std::iota(active.begin(), active.end(), Index{0});
   for (int round = 1; !active.empty(); ++round) {
     const std::vector<Index> need =
-        check_round(in, start, active, tau, options, threads, round, false, states, space);
+        incremental_checks(in, sketch, start, active, tau, options, threads, round, states, space);
     if (!need.empty()) {
       score_pass(in, need, threads, states, space);
       ++totals.passes;
@@ -172,7 +259,9 @@ void solve_block(const Inputs& in, Index start, Index count, double tau, const O
     totals.state_bytes_peak = std::max(totals.state_bytes_peak, state_bytes);
     active.swap(still);
   }
-  collect(states, start, tau, outcomes);
+  std::vector<Index> columns(count);
+  std::iota(columns.begin(), columns.end(), start);
+  collect(states, columns, tau, outcomes);
 }
 
 template <typename Scalar>
@@ -193,8 +282,9 @@ void solve_blocks(const Inputs& in, double tau, const Options& options, int thre
                  "ssc: the lasso solver's block of " + std::to_string(width) + " columns");
   BlockSpace<Scalar> space{Dense<Scalar>(n, width), Dense<Scalar>(n, width),
                            Dense<Scalar>(d, width)};
+  const Sketch sketch = principal_sketch(in, threads);
   for_each_block(n, width, options, [&](Index start, Index count) {
-    solve_block<Scalar>(in, start, count, tau, options, threads, space, outcomes, totals);
+    solve_block<Scalar>(in, sketch, start, count, tau, options, threads, space, outcomes, totals);
   });
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "internal.hpp"
+#include "lasso_column.hpp"
 
 namespace sublens::ssc {
 namespace {
@@ -505,6 +506,62 @@ TEST(SscLasso, BothCheckingPathsGiveTheSameAnswer) {
   EXPECT_LE(relative_difference(a.objective, b.objective), 1e-12);
   EXPECT_EQ(a.coefficients.nonZeros(), b.coefficients.nonZeros());
   EXPECT_LE((dense(a.coefficients) - dense(b.coefficients)).cwiseAbs().maxCoeff(), 1e-9);
+}
+
+// The pass route with its principal sketch (d >= 256, N >= 8 d): first working sets from the
+// sketch's correlations, and the scores between passes estimated from it within certified
+// margins. The answer must be the exact one, the same as the Gram route's.
+// Low noise leaves little of each input off the sketch's span; high noise much (wide margins).
+class SscSketched : public ::testing::TestWithParam<double> {};
+
+TEST_P(SscSketched, PassesGiveTheExactAnswer) {
+  const RowMatrix x = union_of_subspaces(21, 8, 100, 256, GetParam(), 7);  // N = 2100, d = 256
+  Options with_gram = tight(Solver::kLasso);
+  with_gram.tolerance = 1e-10;
+  Options by_passes = with_gram;
+  by_passes.max_gram_bytes = 0;
+
+  const Result a = solve(x, with_gram);
+  const Result b = solve(x, by_passes);
+
+  expect_exact_answer(x, by_passes, b);
+  EXPECT_LE(relative_difference(a.objective, b.objective), 1e-12);
+  EXPECT_EQ(a.coefficients.nonZeros(), b.coefficients.nonZeros());
+  EXPECT_LE((dense(a.coefficients) - dense(b.coefficients)).cwiseAbs().maxCoeff(), 1e-9);
+}
+
+INSTANTIATE_TEST_SUITE_P(Noise, SscSketched, ::testing::Values(0.05, 0.5));
+
+// The sketch's ingredients of the margins: orthonormal directions, float32 coordinates, and
+// remainder bounds no smaller than ||x_j - P y_j|| computed independently in long double.
+TEST(SscLasso, PrincipalSketchBoundsItsRemainders) {
+  const RowMatrix rows = union_of_subspaces(21, 8, 100, 256, 0.05, 3);
+  const RowMatrix prepared = prepare_inputs(rows, Normalize::kL2);
+  using detail::lasso::Inputs;
+  Inputs in{paper_view(prepared), {}, {}, {}, {}, 0.0, true};
+  in.norms = in.x.colwise().norm().transpose();
+  in.x32 = in.x.cast<float>();
+  const detail::lasso::Sketch sketch = detail::lasso::principal_sketch(in, 2);
+  ASSERT_FALSE(sketch.empty());
+  const Index k = sketch.directions.cols();
+  EXPECT_EQ(k, 64);  // d / 4
+  const Eigen::MatrixXd gram = sketch.directions.transpose() * sketch.directions;
+  EXPECT_LE((gram - Eigen::MatrixXd::Identity(k, k)).cwiseAbs().maxCoeff(), 1e-12);
+  using Long = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
+  const Long p = sketch.directions.cast<long double>();
+  for (Index j = 0; j < in.x.cols(); j += 7) {
+    const Eigen::Matrix<long double, Eigen::Dynamic, 1> off =
+        in.x.col(j).cast<long double>() -
+        p * sketch.coords.col(j).cast<double>().cast<long double>();
+    EXPECT_GE(static_cast<long double>(sketch.remainders[j]), off.norm()) << "column " << j;
+    EXPECT_LE(sketch.remainders[j], static_cast<double>(off.norm()) + 1e-9) << "column " << j;
+    EXPECT_NEAR(
+        (sketch.directions.transpose() * in.x.col(j) - sketch.coords.col(j).cast<double>()).norm(),
+        0.0, 1e-6);
+  }
+  // Too few inputs for the dimension (N < 8 d), or too few features: no sketch.
+  Inputs narrow{detail::PaperMatrix(prepared.data(), 256, 1000), {}, {}, {}, {}, 0.0, true};
+  EXPECT_TRUE(detail::lasso::principal_sketch(narrow, 2).empty());
 }
 
 TEST(SscLasso, MixedPrecisionOnFashionMnistPixels) {
