@@ -99,14 +99,16 @@ void score_pass(const Inputs& in, const std::vector<Index>& which, int threads,
   if (m == 0) return;
   for (Index a = 0; a < m; ++a) {
     space.residuals.col(a) = states[which[a]].residual.template cast<Scalar>();
-  }
-  {
-    product_tn(data_of<Scalar>(in), space.residuals.leftCols(m), space.fresh.leftCols(m), threads);
-  }
-  for (Index a = 0; a < m; ++a) {
-    space.scores.col(which[a]) = space.fresh.col(a);
     states[which[a]].base_residual = states[which[a]].residual;
   }
+  // The block's first m columns (`which` is increasing): straight into place, no copy.
+  if (which.back() == m - 1) {
+    product_tn(data_of<Scalar>(in), space.residuals.leftCols(m), space.scores.leftCols(m), threads);
+    return;
+  }
+  product_tn(data_of<Scalar>(in), space.residuals.leftCols(m), space.fresh.leftCols(m), threads);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (Index a = 0; a < m; ++a) space.scores.col(which[a]) = space.fresh.col(a);
 }
 
 // Checks (and re-solves) every active column once; returns the columns that need a pass first.
@@ -161,6 +163,8 @@ std::vector<Margin> sketch_estimates(const Inputs& in, const Sketch& sketch,
   const Index k = sketch.directions.cols();
   Eigen::MatrixXf shares(k, m);
   std::vector<Margin> margins(m);
+  ScopedBlasThreads blas(1);  // (the GEMVs below would wake OpenBLAS's pool)
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (Index a = 0; a < m; ++a) {
     const ColumnState& state = states[active[a]];
     const Vector change = state.residual - state.base_residual;
@@ -176,6 +180,7 @@ std::vector<Margin> sketch_estimates(const Inputs& in, const Sketch& sketch,
                         &sketch.chunk_remainders};
   }
   product_tn(sketch.coords, shares, space.fresh.leftCols(m), threads);
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (Index a = 0; a < m; ++a) space.fresh.col(a) += space.scores.col(active[a]);
   return margins;
 }
