@@ -73,6 +73,19 @@ def blis(path, n, k, threads):
         assert np.allclose(c[:4, :4], (a[:4] @ a[:4].T), rtol=1e-3)
     return out
 
+# The instructions each kernel set executes (forcing one the CPU lacks dies with SIGILL).
+AVX512 = {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"}
+NEEDS = {"Haswell": {"avx2", "fma"}, "Zen": {"avx2", "fma"}, "SkylakeX": AVX512,
+         "Cooperlake": AVX512 | {"avx512_bf16"}}
+
+
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
@@ -89,6 +102,10 @@ def main():
     cases = [("(OpenBLAS's own choice)", None), ("Prescott", "Prescott"), ("Haswell", "Haswell"),
              ("Zen", "Zen"), ("SkylakeX", "SkylakeX"), ("Cooperlake", "Cooperlake")]
     for label, coretype in cases:
+        if coretype in NEEDS and not NEEDS[coretype] <= cpu_flags():
+            rows.append(f"| OpenBLAS {label} | – | – | – | – (this CPU lacks "
+                        f"{', '.join(sorted(NEEDS[coretype] - cpu_flags()))}) |")
+            continue
         r = openblas(args.n, args.k, args.threads, coretype)
         name = f"{label} → {r['core']}" if coretype is None else label
         rows.append(f"| OpenBLAS {name} | {r['float32']:.3f} s | {flops / r['float32'] / 1e9:.0f} | "

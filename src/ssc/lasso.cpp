@@ -12,7 +12,10 @@
 //    memory): G = X^T X once (SSYRK/SGEMM panels); a column's scores G c - b read |S| + 1 columns
 //    of G.
 //  - Pass route (larger N): by blocks of columns, one GEMM X^T X_B gives b, and each round one
-//    GEMM X^T R checks the block's residuals.
+//    GEMM X^T R checks the block's residuals. With a principal sketch (lasso_sketch.cpp: d >= 256,
+//    N >= 8 d) the first working sets come from the sketch instead of that GEMM, and between
+//    passes the sketch estimates the scores within a certified margin, so a column seldom needs
+//    a second pass.
 //  On both routes, after a small change of a residual the previous scores and a Cauchy-Schwarz
 //  bound on the change certify most candidates without new scores. BLAS calls run single-threaded
 //  on the solver's own OpenMP threads (GEMMs split into panels): OpenBLAS's own thread pool would

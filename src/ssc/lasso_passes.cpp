@@ -149,8 +149,9 @@ std::vector<Index> check_round(const Inputs& in, Index start, const std::vector<
 // a for active[a]): x_j^T r = x_j^T r_base + y_j^T P^T (r - r_base) + e_j^T (r - r_base), the
 // first stored by the last pass, the second by one GEMM with the k x N sketch (k/d of a pass),
 // the third bounded by ||e_j|| ||(I - P P^T)(r - r_base)||: with most of each input in the
-// sketch's span, ~10x tighter than the plain Cauchy-Schwarz bound (Fashion-MNIST, k = 64:
-// ~150 uncertain candidates of 10,000 where the plain bound leaves ~5,500). Returns the margins.
+// sketch's span, far tighter than the plain Cauchy-Schwarz bound (Fashion-MNIST, N = 10,000,
+// after the first re-solve: ~5,500 uncertain candidates with the plain bound, ~160 with k = 64,
+// ~65 with k = 128). Returns the margins.
 // Float32 rounding, each term in units of u = 2^-24 and kScoreBoundSafety times Higham's bound:
 // the stored score's (score unit ||r_base|| ||x_j||), the sum's (u (||r_base|| + ||dr||)
 // ||x_j||), the sketch product's ((k + 3) u ||x_j|| ||dr||: the k-term dot and the rounding of
@@ -288,6 +289,10 @@ void solve_blocks(const Inputs& in, double tau, const Options& options, int thre
   BlockSpace<Scalar> space{Dense<Scalar>(n, width), Dense<Scalar>(n, width),
                            Dense<Scalar>(d, width)};
   const Sketch sketch = principal_sketch(in, threads);
+  block_bytes +=
+      4ULL * static_cast<std::uint64_t>(sketch.coords.size()) +
+      8ULL * static_cast<std::uint64_t>(sketch.directions.size() + sketch.remainders.size() +
+                                        sketch.chunk_remainders.size());
   for_each_block(n, width, options, [&](Index start, Index count) {
     solve_block<Scalar>(in, sketch, start, count, tau, options, threads, space, outcomes, totals);
   });

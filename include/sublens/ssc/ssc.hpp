@@ -31,8 +31,13 @@
 //    reported violation are those of an exact float64 solver. Nothing N x N is ever stored; C is
 //    sparse. When d > N, X is first replaced by R (rank x N, R^T R = X^T X, pivoted Cholesky),
 //    since C depends on X only through X^T X.
-//    Time ~ (1 + passes) * 2 d N^2 flops (GEMM, passes ~ 2 on image data) + sum_i |S_i| |W_i| d;
-//    memory O(N d + N |B|).
+//    Without the Gram matrix (large N) and with 256 <= d <= N / 8, a principal sketch (the
+//    inputs on their 128 leading uncentred principal directions) replaces the first GEMM for
+//    choosing working sets, and between passes bounds how the scores moved: the score change is
+//    estimated on the sketch and the rest bounded by ||x_j off the sketch|| ||r's change off it||
+//    (certified, float32 rounding included), so most columns need one pass of checks, not two.
+//    Time ~ (1 + passes) * 2 d N^2 flops (GEMM, passes ~ 2 on image data; ~1.2 with the sketch)
+//    + sum_i |S_i| |W_i| d; memory O(N d + N |B|).
 //  - kAdmm: Algorithm 1 of the paper, with residual-balancing mu (Boyd et al. 2011, eq. 3.13).
 //    (tau X^T X + mu I)^{-1} is applied through one eigendecomposition of the smaller Gram matrix
 //    (X X^T when d < N, Woodbury form; X^T X otherwise), so it is exact for the *current* mu after
