@@ -78,36 +78,32 @@ PathResult lasso_path(GramColumns& hessian, const Vector& target, double lambda)
 // by LAPACK dsyevd (admm.cpp).
 Vector symmetric_eigen(Eigen::MatrixXd& a);
 
-// LAPACK and BLAS (from OpenBLAS, whose kernels match the CPU: see core/blas.hpp; Eigen's own
-// loops are compiled for the baseline x86-64 vector width).
+// LAPACK (OpenBLAS). The BLAS routines below (ssyrk_, sgemm_, saxpy_, sdot_, daxpy_, ddot_) are
+// declared by Eigen's Eigen/src/misc/blas.h, which EIGEN_USE_BLAS (set by sublens_core) brings in:
+// declaring them again here conflicted with those declarations under clang. Their kernels match
+// the CPU (see core/blas.hpp); Eigen's own loops are compiled for the baseline x86-64 width.
+#ifndef EIGEN_USE_BLAS
+#error "sublens's SSC solvers call OpenBLAS through Eigen's BLAS declarations (EIGEN_USE_BLAS)"
+#endif
 extern "C" {
-void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, const float* alpha,
-            const float* a, const int* lda, const float* beta, float* c, const int* ldc);
-void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
-            const float* beta, float* c, const int* ldc);
-void saxpy_(const int* n, const float* alpha, const float* x, const int* incx, float* y,
-            const int* incy);
-float sdot_(const int* n, const float* x, const int* incx, const float* y, const int* incy);
-void daxpy_(const int* n, const double* alpha, const double* x, const int* incx, double* y,
-            const int* incy);
-double ddot_(const int* n, const double* x, const int* incx, const double* y, const int* incy);
 void dpstrf_(const char* uplo, const int* n, double* a, const int* lda, int* piv, int* rank,
              const double* tol, double* work, int* info);
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
              double* work, const int* lwork, int* iwork, const int* liwork, int* info);
 }
 
-// x^T y of two contiguous vectors of length n, by OpenBLAS.
+// x^T y of two contiguous vectors of length n, by OpenBLAS (Eigen declares ?dot_ with non-const
+// pointers; they only read them).
 inline double blas_dot(Index n, const double* x, const double* y) {
-  const int size = static_cast<int>(n);
-  const int one = 1;
-  return ddot_(&size, x, &one, y, &one);
+  int size = static_cast<int>(n);
+  int one = 1;
+  return ddot_(&size, const_cast<double*>(x), &one, const_cast<double*>(y), &one);
 }
 inline double blas_dot(Index n, const float* x, const float* y) {
-  const int size = static_cast<int>(n);
-  const int one = 1;
-  return static_cast<double>(sdot_(&size, x, &one, y, &one));
+  int size = static_cast<int>(n);
+  int one = 1;
+  return static_cast<double>(
+      sdot_(&size, const_cast<float*>(x), &one, const_cast<float*>(y), &one));
 }
 
 // y += alpha x for contiguous vectors of length n, by OpenBLAS.
