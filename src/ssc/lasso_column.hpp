@@ -124,8 +124,8 @@ auto chunk_max(const Scores& scores, Index start, Index end) {
   return scores.segment(start, end - start).cwiseAbs().maxCoeff();
 }
 
-// The first working set: the `size` largest |b_j| (ties by index, so it is deterministic). One pass
-// with a min-heap of kInitialWorkingSet entries: O(N), most candidates fail the first comparison.
+// The first working set: the `size` largest |b_j| (ties by index, so it is deterministic). One
+// pass with a min-heap of `size` entries: O(N), most candidates fail the first comparison.
 template <typename Scores>
 std::vector<Index> initial_work(const Scores& scores, Index i, Index size = kInitialWorkingSet) {
   const Index n = scores.size();
@@ -196,16 +196,15 @@ struct Margin {
 // Checks the conditions of column i at its current c from stored scores (float32 or float64):
 // those of the residual r_base of its last pass, or those estimates corrected by the sketch. The
 // current score of candidate j is within `margin` of the stored one: on the Gram route and the
-// pass route without a sketch, margin = (score unit ||r_base|| + ||r - r_base||) ||x_j|| (rounding,
-// plus the change of the residual since, by Cauchy-Schwarz); candidates that bound leaves
-// uncertain are checked exactly in float64. A candidate whose stored
-// score violates its condition by more than the bound plus the add threshold is a violator for
-// certain: it is ranked by its stored score and counted in `violation` by its certified lower
-// bound, without a float64 check (most of a column's checks are such violators, and only the
-// strongest of them join W). `exact_violators` (the column's last allowed round, whose violation
-// is reported) checks them in float64 too. With more than `limit` uncertain candidates a new pass
-// is cheaper: `needs_pass` is set and nothing else is done.
-// `mark` (size N, all zero between calls) is scratch space.
+// pass route without a sketch, margin = (score unit ||r_base|| + ||r - r_base||) ||x_j||
+// (rounding, plus the change of the residual since, by Cauchy-Schwarz); candidates the margin
+// leaves uncertain are checked exactly in float64. A candidate whose stored score violates its
+// condition by more than the margin plus the add threshold is a violator for certain: it is ranked
+// by its stored score and counted in `violation` by its certified lower bound, without a float64
+// check (most of a column's checks are such violators, and only the strongest of them join W).
+// `exact_violators` (the column's last allowed round, whose violation is reported) checks them in
+// float64 too. With more than `limit` uncertain candidates a new pass is cheaper: `needs_pass` is
+// set and nothing else is done. `mark` (size N, all zero between calls) is scratch space.
 template <typename Scores>
 Screen screen(const Inputs& in, Index i, const Scores& scores, double tau, double add_threshold,
               Index limit, const Margin& margin, bool exact_violators, const ColumnState& state,

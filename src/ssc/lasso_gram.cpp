@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <span>
 
 #include "lasso_column.hpp"
@@ -144,10 +145,13 @@ void solve_with_gram(const Inputs& in, double tau, const Options& options, int t
                      std::vector<ColumnOutcome>& outcomes, BlockTotals& /*totals*/) {
   const Index n = in.x.cols();
   // Columns per progress step; smaller blocks balance a distributed solve (every column's answer
-  // is independent of its block here). Blocks of the locality order (every process computes the
-  // same one).
+  // is independent of its block here). Blocks of the locality order; a distributed solve keeps
+  // the index order, since processes on different CPUs could round the projection differently
+  // and then disagree on which columns a block holds.
   const Index chunk = options.schedule != nullptr ? 256 : 1024;
-  const std::vector<Index> order = locality_order(in.x32);
+  std::vector<Index> order(n);
+  std::iota(order.begin(), order.end(), Index{0});
+  if (options.schedule == nullptr) order = locality_order(in.x32);
   std::vector<ColumnState> states;
   for_each_block(n, chunk, options, [&](Index start, Index count) {
     states.assign(count, ColumnState{});
