@@ -535,6 +535,13 @@ INSTANTIATE_TEST_SUITE_P(Noise, SscSketched, ::testing::Values(0.05, 0.5));
 // The sketch's ingredients of the margins: orthonormal directions, float32 coordinates, and
 // remainder bounds no smaller than ||x_j - P y_j|| computed independently in long double.
 TEST(SscLasso, PrincipalSketchBoundsItsRemainders) {
+  // dsyevd's eigenvectors are orthonormal to a small multiple of d eps (~6e-14 at d = 256).
+  constexpr double kOrthonormal = 1e-12;
+  // The bound adds ~1e-12 of rounding slack: it must stay that tight, not merely hold.
+  constexpr double kBoundSlack = 1e-9;
+  // The coordinates are float32 roundings of P^T x_j (||x_j|| = 1): 2^-24 per entry, ~7e-7 in
+  // norm over 64 entries at most.
+  constexpr double kFloat32Coordinates = 1e-6;
   const RowMatrix rows = union_of_subspaces(21, 8, 100, 256, 0.05, 3);
   const RowMatrix prepared = prepare_inputs(rows, Normalize::kL2);
   using detail::lasso::Inputs;
@@ -546,7 +553,7 @@ TEST(SscLasso, PrincipalSketchBoundsItsRemainders) {
   const Index k = sketch.directions.cols();
   EXPECT_EQ(k, 64);  // d / 4
   const Eigen::MatrixXd gram = sketch.directions.transpose() * sketch.directions;
-  EXPECT_LE((gram - Eigen::MatrixXd::Identity(k, k)).cwiseAbs().maxCoeff(), 1e-12);
+  EXPECT_LE((gram - Eigen::MatrixXd::Identity(k, k)).cwiseAbs().maxCoeff(), kOrthonormal);
   using Long = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
   const Long p = sketch.directions.cast<long double>();
   for (Index j = 0; j < in.x.cols(); j += 7) {
@@ -554,13 +561,19 @@ TEST(SscLasso, PrincipalSketchBoundsItsRemainders) {
         in.x.col(j).cast<long double>() -
         p * sketch.coords.col(j).cast<double>().cast<long double>();
     EXPECT_GE(static_cast<long double>(sketch.remainders[j]), off.norm()) << "column " << j;
-    EXPECT_LE(sketch.remainders[j], static_cast<double>(off.norm()) + 1e-9) << "column " << j;
+    EXPECT_LE(sketch.remainders[j], static_cast<double>(off.norm()) + kBoundSlack)
+        << "column " << j;
     EXPECT_NEAR(
         (sketch.directions.transpose() * in.x.col(j) - sketch.coords.col(j).cast<double>()).norm(),
-        0.0, 1e-6);
+        0.0, kFloat32Coordinates);
   }
-  // Too few inputs for the dimension (N < 8 d), or too few features: no sketch.
-  Inputs narrow{detail::PaperMatrix(prepared.data(), 256, 1000), {}, {}, {}, {}, 0.0, true};
+  // Too few inputs for the dimension (N < 8 d), or too few features (d < 256): no sketch.
+  Inputs few{detail::PaperMatrix(prepared.data(), 256, 1000), {}, {}, {}, {}, 0.0, true};
+  EXPECT_TRUE(detail::lasso::principal_sketch(few, 2).empty());
+  const RowMatrix narrow_rows =
+      prepare_inputs(union_of_subspaces(21, 8, 100, 128, 0.05, 3), Normalize::kL2);
+  Inputs narrow{paper_view(narrow_rows), {}, {}, {}, {}, 0.0, true};
+  narrow.x32 = narrow.x.cast<float>();
   EXPECT_TRUE(detail::lasso::principal_sketch(narrow, 2).empty());
 }
 
