@@ -337,8 +337,6 @@ struct Sketch {
 };
 // Empty where a sketch would not save time.
 Sketch principal_sketch(const Inputs& in, int threads);
-// Slack for the float64 rounding of ||(I - P P^T) dr||, relative to ||dr||.
-constexpr double kSketchRelativeSlack = 1e-12;
 // Candidates the sketch proposes for a first working set.
 constexpr Index kSketchCandidates = 2 * kInitialWorkingSet;
 // The kInitialWorkingSet of `candidates` with the largest exact |x_j^T x_i| (float32), sorted.

@@ -25,6 +25,8 @@ constexpr std::uint64_t kBlockBudgetBytes = 512ULL << 20;
 // faster per flop than the single checks).
 constexpr Index kIncrementalMin = 16;
 constexpr Index kIncrementalShare = 16;
+// Slack for the float64 rounding of ||(I - P P^T) dr|| (sketch_estimates), relative to ||dr||.
+constexpr double kSketchRelativeSlack = 1e-12;
 
 // The margin of the scores a column's last pass stored: their rounding plus the change of the
 // residual since, by Cauchy-Schwarz (see screen).

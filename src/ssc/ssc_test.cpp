@@ -15,6 +15,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "internal.hpp"
@@ -493,19 +494,25 @@ TEST_P(SscMixed, MixedPrecisionPathIsExact) {
 
 INSTANTIATE_TEST_SUITE_P(GramAndPasses, SscMixed, ::testing::Values(4ULL << 30, 0ULL));
 
-TEST(SscLasso, BothCheckingPathsGiveTheSameAnswer) {
-  const RowMatrix x = union_of_subspaces(11, 6, 100, 50, 0.03, 5);
+// Solves x with the kept Gram matrix and by passes (tolerance 1e-10); both routes must give the
+// same answer. Returns the passes' result and its options.
+std::pair<Result, Options> expect_routes_agree(const RowMatrix& x) {
   Options with_gram = tight(Solver::kLasso);
   with_gram.tolerance = 1e-10;
   Options by_passes = with_gram;
   by_passes.max_gram_bytes = 0;
 
   const Result a = solve(x, with_gram);
-  const Result b = solve(x, by_passes);
+  Result b = solve(x, by_passes);
 
   EXPECT_LE(relative_difference(a.objective, b.objective), 1e-12);
   EXPECT_EQ(a.coefficients.nonZeros(), b.coefficients.nonZeros());
   EXPECT_LE((dense(a.coefficients) - dense(b.coefficients)).cwiseAbs().maxCoeff(), 1e-9);
+  return {std::move(b), by_passes};
+}
+
+TEST(SscLasso, BothCheckingPathsGiveTheSameAnswer) {
+  expect_routes_agree(union_of_subspaces(11, 6, 100, 50, 0.03, 5));
 }
 
 // The pass route with its principal sketch (d >= 256, N >= 8 d): first working sets from the
@@ -516,18 +523,8 @@ class SscSketched : public ::testing::TestWithParam<double> {};
 
 TEST_P(SscSketched, PassesGiveTheExactAnswer) {
   const RowMatrix x = union_of_subspaces(21, 8, 100, 256, GetParam(), 7);  // N = 2100, d = 256
-  Options with_gram = tight(Solver::kLasso);
-  with_gram.tolerance = 1e-10;
-  Options by_passes = with_gram;
-  by_passes.max_gram_bytes = 0;
-
-  const Result a = solve(x, with_gram);
-  const Result b = solve(x, by_passes);
-
-  expect_exact_answer(x, by_passes, b);
-  EXPECT_LE(relative_difference(a.objective, b.objective), 1e-12);
-  EXPECT_EQ(a.coefficients.nonZeros(), b.coefficients.nonZeros());
-  EXPECT_LE((dense(a.coefficients) - dense(b.coefficients)).cwiseAbs().maxCoeff(), 1e-9);
+  const auto [by_passes, options] = expect_routes_agree(x);
+  expect_exact_answer(x, options, by_passes);
 }
 
 INSTANTIATE_TEST_SUITE_P(Noise, SscSketched, ::testing::Values(0.05, 0.5));
